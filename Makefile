@@ -1,0 +1,22 @@
+# The README's two commands: `make run` and `make test`.
+.PHONY: run test build lint
+
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+
+run:
+	@scripts/ensure-tools.sh
+	@echo "==> building the local stack (the first build takes a few minutes)"
+	cargo build -p ce-local --bins
+	exec $(TARGET_DIR)/debug/ce-local
+
+test:
+	@scripts/ensure-tools.sh
+	scripts/with-moto.sh scripts/test-all.sh
+
+build:
+	cargo build --workspace
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cfn-lint template.yaml

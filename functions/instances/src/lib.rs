@@ -1,0 +1,80 @@
+//! The instances function: the Cloud Elements-compatible management API for
+//! connector instances (`/elements/api-v2/instances…`).
+//!
+//! [`handle`] is a plain async function over an [`App`], so tests and the
+//! local runner call exactly what Lambda calls.
+
+mod routes;
+
+use http::Method;
+use shared::api::{ApiRequest, ApiResponse};
+use shared::error::ApiError;
+use shared::settings::Settings;
+use shared::store::Store;
+
+/// Everything a request needs, built once per container at init.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub store: Store,
+    pub settings: Settings,
+}
+
+impl App {
+    pub fn new(store: Store, settings: Settings) -> Self {
+        Self { store, settings }
+    }
+
+    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let settings = Settings::from_env()?;
+        let store = Store::from_env().await?;
+        Ok(Self::new(store, settings))
+    }
+}
+
+pub async fn handle(app: &App, req: ApiRequest) -> ApiResponse {
+    let started = std::time::Instant::now();
+    let result = route(app, &req).await;
+    let response = match result {
+        Ok(resp) => resp,
+        Err(err) => {
+            if let ApiError::Internal(detail) = &err {
+                tracing::error!(request_id = %req.request_id, error = %detail, "internal error");
+            }
+            ApiResponse::error(&err, &req.request_id)
+        }
+    };
+    // Method, path and status only: bodies and headers may hold secrets.
+    tracing::info!(
+        request_id = %req.request_id,
+        method = %req.method,
+        path = %req.path,
+        status = response.status,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}
+
+async fn route(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let segments = req.segments();
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let not_found = || ApiError::NotFound(format!("no route for {} {}", req.method, req.path));
+    if req.api_path().is_none() {
+        return Err(not_found());
+    }
+    // Authenticate before anything else, so an unauthenticated caller learns
+    // nothing, not even which routes exist.
+    let account = shared::auth::authenticate(&app.store, req.header("authorization")).await?;
+    match (segs.as_slice(), &req.method) {
+        (["instances"], &Method::POST) => routes::create(app, &account, req).await,
+        (["instances"], &Method::GET) => routes::list(app, &account, req).await,
+        (["instances", id], &Method::GET) => routes::get(app, &account, req, id).await,
+        (["instances", id], &Method::PATCH) => routes::patch(app, &account, req, id).await,
+        (["instances", id], &Method::DELETE) => routes::delete(app, &account, req, id).await,
+        (["instances"], _) | (["instances", _], _) => Err(ApiError::MethodNotAllowed(format!(
+            "{} is not supported on {}",
+            req.method, req.path
+        ))),
+        _ => Err(not_found()),
+    }
+}

@@ -1,0 +1,67 @@
+//! `ce-admin`: account administration.
+//!
+//! `ce-admin create-account --org-name NAME --user-name NAME [--table-prefix P]`
+//! creates an organization and its first user and prints their secrets once.
+//! Tables come from `ACCOUNTS_TABLE`/`INSTANCES_TABLE` (AWS) or, with
+//! `--table-prefix local-`, from the local stack's naming.
+
+use std::process::ExitCode;
+
+use shared::store::{NewAccount, Store, Tables};
+
+const USAGE: &str =
+    "usage: ce-admin create-account --org-name NAME --user-name NAME [--table-prefix PREFIX]";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ce-admin: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Vec<String>) -> Result<(), String> {
+    let mut iter = args.into_iter();
+    if iter.next().as_deref() != Some("create-account") {
+        return Err(USAGE.into());
+    }
+    let (mut org_name, mut user_name, mut prefix) = (None, None, None);
+    while let Some(flag) = iter.next() {
+        let value = iter.next().ok_or(USAGE)?;
+        match flag.as_str() {
+            "--org-name" => org_name = Some(value),
+            "--user-name" => user_name = Some(value),
+            "--table-prefix" => prefix = Some(value),
+            _ => return Err(USAGE.into()),
+        }
+    }
+    let org_name = org_name.filter(|s| !s.trim().is_empty()).ok_or(USAGE)?;
+    let user_name = user_name.filter(|s| !s.trim().is_empty()).ok_or(USAGE)?;
+    let tables = match prefix {
+        Some(p) => Tables::with_prefix(&p),
+        None => Tables::from_env().map_err(|e| e.to_string())?,
+    };
+    let store = Store::new(shared::store::client_from_env().await, tables);
+    let org_secret = shared::ids::new_secret_token();
+    let user_secret = shared::ids::new_secret_token();
+    let org_id = shared::ids::new_request_id();
+    store
+        .create_account(&NewAccount {
+            org_id: org_id.clone(),
+            org_name,
+            org_secret_hash: shared::auth::org_secret_hash(&org_secret),
+            user_secret_hash: shared::auth::user_secret_hash(&user_secret),
+            user_name,
+        })
+        .await
+        .map_err(|e| format!("creating the account: {e}"))?;
+    println!("organization id:     {org_id}");
+    println!("organization secret: {org_secret}");
+    println!("user secret:         {user_secret}");
+    println!("Authorization: User {user_secret}, Organization {org_secret}");
+    eprintln!("These secrets are stored only as hashes and are shown this once.");
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! The local stack: everything `make run` needs besides the handlers, which
+//! are the very functions Lambda runs.
+
+pub mod http_server;
+pub mod moto;
+pub mod tables;

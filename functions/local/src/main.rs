@@ -1,0 +1,146 @@
+//! `ce-local`: the whole stack on this machine (see README "Quick start").
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use ce_local::{http_server, moto::MotoServer, tables};
+use shared::crypto::SecretBox;
+use shared::settings::Settings;
+use shared::store::{NewAccount, Store};
+use tokio::net::TcpListener;
+
+const DEFAULT_USER_SECRET: &str = "dev-user-secret";
+const DEFAULT_ORG_SECRET: &str = "dev-org-secret";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // If whatever started us (make, a shell) is killed, shut down as on
+    // SIGTERM so moto is never left behind.
+    #[cfg(target_os = "linux")]
+    // SAFETY: a plain prctl call with constant arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into()),
+        )
+        .init();
+    let mut moto = None;
+    let result = run(&mut moto).await;
+    if let Some(server) = moto.as_mut() {
+        eprintln!("ce-local: stopping moto_server on port {}", server.port);
+        server.stop().await;
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ce-local: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn env_or(name: &str, default: &str) -> (String, bool) {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => (v, false),
+        _ => (default.to_string(), true),
+    }
+}
+
+async fn run(moto: &mut Option<MotoServer>) -> Result<(), Box<dyn std::error::Error>> {
+    let port: u16 = env_or("PORT", "3000")
+        .0
+        .parse()
+        .map_err(|_| "PORT must be a port number")?;
+    // Bind first: a busy port is the most common start-up failure, and it
+    // should be reported before anything else is started.
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            format!("port {port} is already in use; stop whatever listens there or run with PORT=<another port>")
+        } else {
+            format!("cannot listen on 127.0.0.1:{port}: {e}")
+        }
+    })?;
+
+    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
+        eprintln!("ce-local: AWS credentials are not set; using local dummy values (test/test)");
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    }
+    if std::env::var("AWS_REGION").is_err() {
+        std::env::set_var("AWS_REGION", "us-east-1");
+    }
+    let endpoint = match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(existing) => {
+            eprintln!(
+                "ce-local: using the DynamoDB-compatible server at {existing} (AWS_ENDPOINT_URL)"
+            );
+            existing
+        }
+        Err(_) => {
+            eprintln!("ce-local: starting moto_server on loopback…");
+            let server = MotoServer::start().await?;
+            let endpoint = server.endpoint();
+            *moto = Some(server);
+            std::env::set_var("AWS_ENDPOINT_URL", &endpoint);
+            endpoint
+        }
+    };
+
+    let client = shared::store::client_from_env().await;
+    eprintln!("ce-local: creating tables from template.yaml…");
+    let tables = tables::create_tables(&client, "local-").await?;
+    let store = Store::new(client, tables);
+
+    let (user_secret, user_default) = env_or("CE_USER_SECRET", DEFAULT_USER_SECRET);
+    let (org_secret, org_default) = env_or("CE_ORG_SECRET", DEFAULT_ORG_SECRET);
+    if user_default || org_default {
+        eprintln!("ce-local: CE_USER_SECRET/CE_ORG_SECRET not set; using the development defaults");
+    }
+    store
+        .ensure_account(&NewAccount {
+            org_id: "dev".into(),
+            org_name: "Development".into(),
+            org_secret_hash: shared::auth::org_secret_hash(&org_secret),
+            user_secret_hash: shared::auth::user_secret_hash(&user_secret),
+            user_name: "developer".into(),
+        })
+        .await
+        .map_err(|e| {
+            format!(
+                "creating the development account: {e} (does another account use these secrets?)"
+            )
+        })?;
+
+    if std::env::var("CE_ENCRYPTION_KEY").is_err() {
+        eprintln!("ce-local: CE_ENCRYPTION_KEY not set; using a random key for this run");
+        std::env::set_var("CE_ENCRYPTION_KEY", SecretBox::generate_key_base64());
+    }
+    // Local receivers live on 127.0.0.1.
+    std::env::set_var("ALLOW_PRIVATE_NETWORK", "true");
+    let settings = Settings::from_env()?;
+    let app = Arc::new(instances::App::new(store, settings));
+
+    let handler: http_server::Handler = Arc::new(move |req| {
+        let app = app.clone();
+        Box::pin(async move { instances::handle(&app, req).await })
+    });
+    println!(
+        "connector-events local stack ready: http://127.0.0.1:{port}/elements/api-v2 \
+         (Authorization: User {user_secret}, Organization {org_secret}; DynamoDB at {endpoint}, tables 'local-*')"
+    );
+    http_server::serve(listener, handler, shutdown_signal()).await;
+    eprintln!("ce-local: shutting down");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("can install a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}

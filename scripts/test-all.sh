@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Every check CI runs, in order, failing fast. Expects AWS_ENDPOINT_URL
+# (scripts/with-moto.sh sets it).
+set -euo pipefail
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "==> cfn-lint template.yaml"
+cfn-lint template.yaml
+echo "==> cargo test (DynamoDB at $AWS_ENDPOINT_URL)"
+log=$(mktemp -t cargo-test.XXXXXX.log)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole workspace: cargo prints one per test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "workspace: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

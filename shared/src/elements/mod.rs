@@ -1,0 +1,178 @@
+//! The element catalog: one file per element, all behind the [`Element`] trait,
+//! so adding an element touches one new file and one line of [`REGISTRY`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::values::Configuration;
+use crate::error::ApiError;
+
+mod bigcommerce;
+mod ecwid;
+mod one;
+mod woocommerce;
+
+pub use bigcommerce::BigCommerce;
+pub use ecwid::Ecwid;
+pub use one::One;
+pub use woocommerce::WooCommerce;
+
+/// How an instance learns about changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventMode {
+    Polling,
+    Webhook,
+}
+
+impl EventMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventMode::Polling => "polling",
+            EventMode::Webhook => "webhook",
+        }
+    }
+}
+
+/// A Cloud Elements hub resource (`/hubs/ecommerce/orders`) and the vendor
+/// endpoint that serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubResource {
+    pub hub: &'static str,
+    pub name: &'static str,
+    pub vendor_path: &'static str,
+}
+
+impl HubResource {
+    pub fn hub_path(&self) -> String {
+        format!("/hubs/{}/{}", self.hub, self.name)
+    }
+}
+
+/// Configuration keys that hold a secret, for every element.
+pub const COMMON_SECRET_KEYS: &[&str] = &["event.notification.signature.key"];
+
+pub trait Element: Send + Sync + 'static {
+    /// The Cloud Elements element key, e.g. `woocommercerest`.
+    fn key(&self) -> &'static str;
+
+    /// The event modes the vendor supports. An element with one mode needs no
+    /// `event.vendor.type`.
+    fn modes(&self) -> &'static [EventMode];
+
+    /// Configuration keys that are credentials or keys: encrypted at rest and
+    /// redacted from every response and log.
+    fn secret_keys(&self) -> &'static [&'static str];
+
+    /// Checks that the store credentials this element needs are present.
+    fn validate_credentials(&self, cfg: &Configuration) -> Result<(), ApiError>;
+
+    /// Checks what webhook mode needs beyond credentials.
+    fn validate_webhook_settings(&self, _cfg: &Configuration) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    /// The hub resources polling can reach.
+    fn hub_resources(&self) -> &'static [HubResource] {
+        &[]
+    }
+
+    /// The poller configuration used when polling is on and none was given.
+    fn default_poller_configuration(&self) -> Option<Value> {
+        None
+    }
+
+    /// Which store this instance is connected to, for routing webhooks that
+    /// arrive without an instance id (`/events/ecwid`). `None` when the element
+    /// does not route that way.
+    fn store_identity(&self, _cfg: &Configuration) -> Option<String> {
+        None
+    }
+
+    /// Outbound URLs the user supplied (store API bases), as (key, url), to be
+    /// validated and run through the network guard.
+    fn outbound_url_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+}
+
+impl std::fmt::Debug for dyn Element {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Element({})", self.key())
+    }
+}
+
+static REGISTRY: &[&dyn Element] = &[&WooCommerce, &BigCommerce, &Ecwid, &One];
+
+pub fn find(key: &str) -> Option<&'static dyn Element> {
+    REGISTRY.iter().copied().find(|e| e.key() == key)
+}
+
+pub fn known_keys() -> Vec<&'static str> {
+    REGISTRY.iter().map(|e| e.key()).collect()
+}
+
+/// Every secret key of the element, common ones included.
+pub fn all_secret_keys(element: &dyn Element) -> impl Iterator<Item = &'static str> + '_ {
+    COMMON_SECRET_KEYS
+        .iter()
+        .chain(element.secret_keys().iter())
+        .copied()
+}
+
+/// Fails with the first missing key, named.
+pub(crate) fn require_all(cfg: &Configuration, keys: &[&str]) -> Result<(), ApiError> {
+    for key in keys {
+        crate::config::values::required_str(cfg, key)?;
+    }
+    Ok(())
+}
+
+/// The default poller configuration for a list of hub resources, in the shape
+/// Cloud Elements documents (`{name: {url, idField, datesConfiguration}}`).
+pub(crate) fn default_poller_for(
+    resources: &[HubResource],
+    updated_field: &str,
+    created_field: &str,
+    format: &str,
+) -> Value {
+    let mut map = serde_json::Map::new();
+    for r in resources {
+        map.insert(
+            r.name.to_string(),
+            serde_json::json!({
+                "url": r.hub_path(),
+                "idField": "id",
+                "datesConfiguration": {
+                    "updatedAtField": updated_field,
+                    "updatedAtFormat": format,
+                    "createdAtField": created_field,
+                    "createdAtFormat": format,
+                }
+            }),
+        );
+    }
+    Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_finds_every_element_by_key() {
+        for key in ["woocommercerest", "bigcommerce", "ecwid", "one"] {
+            assert_eq!(find(key).map(|e| e.key()), Some(key));
+        }
+        assert!(find("shopify").is_none());
+        assert_eq!(known_keys().len(), 4);
+    }
+
+    #[test]
+    fn every_element_keeps_the_signature_key_secret() {
+        for key in known_keys() {
+            let e = find(key).unwrap();
+            assert!(all_secret_keys(e).any(|k| k == "event.notification.signature.key"));
+        }
+    }
+}

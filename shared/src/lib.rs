@@ -1,0 +1,15 @@
+//! The library every connector-events Lambda shares: the instance model, Cloud
+//! Elements configuration parsing, the element catalog, DynamoDB state,
+//! encryption of secrets, authentication and the outbound network guard.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod elements;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod netguard;
+pub mod settings;
+pub mod store;

@@ -1,0 +1,228 @@
+//! Instance items: create, read, list by organization, replace, delete.
+//! Every write is conditional: creation on absence, replacement on the owner
+//! and the version read, deletion on the owner.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use super::attrs::{
+    get_n, get_opt_n, get_opt_s, get_s, get_string_list, get_time, n, s, string_list, Item,
+};
+use super::{classify, Store, StoreError};
+use crate::model::{format_date, InstanceRecord};
+
+pub const BY_ORG_INDEX: &str = "by-org";
+
+/// Where the next page of a listing starts. Opaque to clients; it holds no
+/// organization, so a token can never open another organization's listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageCursor {
+    created_key: String,
+    id: String,
+}
+
+impl PageCursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}\n{}", self.created_key, self.id))
+    }
+
+    pub fn decode(token: &str) -> Option<Self> {
+        let raw = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
+        let text = String::from_utf8(raw).ok()?;
+        let (created_key, id) = text.split_once('\n')?;
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) || created_key.is_empty() {
+            return None;
+        }
+        Some(Self {
+            created_key: created_key.to_string(),
+            id: id.to_string(),
+        })
+    }
+}
+
+fn created_key(rec: &InstanceRecord) -> String {
+    // RFC 3339 with fixed millis and `Z` sorts lexically by time; the id
+    // breaks ties.
+    format!("{}#{:016}", format_date(rec.created_at), rec.id)
+}
+
+fn to_item(rec: &InstanceRecord) -> Item {
+    let mut item = Item::from([
+        ("id".into(), s(rec.id.to_string())),
+        ("org_id".into(), s(&rec.org_id)),
+        ("created_key".into(), s(created_key(rec))),
+        ("element_key".into(), s(&rec.element_key)),
+        ("name".into(), s(&rec.name)),
+        ("tags".into(), string_list(&rec.tags)),
+        ("public_config".into(), s(&rec.public_config)),
+        ("sealed_secrets".into(), s(&rec.sealed_secrets)),
+        ("events".into(), s(&rec.events)),
+        ("token_hash".into(), s(&rec.token_hash)),
+        ("created_at".into(), s(format_date(rec.created_at))),
+        ("updated_at".into(), s(format_date(rec.updated_at))),
+        ("version".into(), n(rec.version)),
+    ]);
+    if let Some(interval) = rec.poll_interval {
+        item.insert("poll_interval".into(), n(interval));
+    }
+    if let Some(key) = &rec.store_key {
+        item.insert("store_key".into(), s(key));
+    }
+    item
+}
+
+fn from_item(item: &Item) -> Result<InstanceRecord, StoreError> {
+    Ok(InstanceRecord {
+        id: get_s(item, "id")?
+            .parse()
+            .map_err(|_| StoreError::Corrupt("instance id is not numeric".into()))?,
+        org_id: get_s(item, "org_id")?,
+        element_key: get_s(item, "element_key")?,
+        name: get_s(item, "name")?,
+        tags: get_string_list(item, "tags")?,
+        public_config: get_s(item, "public_config")?,
+        sealed_secrets: get_s(item, "sealed_secrets")?,
+        events: get_s(item, "events")?,
+        poll_interval: get_opt_n(item, "poll_interval")?,
+        store_key: get_opt_s(item, "store_key")?,
+        token_hash: get_s(item, "token_hash")?,
+        created_at: get_time(item, "created_at")?,
+        updated_at: get_time(item, "updated_at")?,
+        version: get_n(item, "version")?,
+    })
+}
+
+impl Store {
+    /// Writes a new instance; `ConditionFailed` if the id is taken.
+    pub async fn create_instance(&self, rec: &InstanceRecord) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.instances)
+            .set_item(Some(to_item(rec)))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    pub async fn get_instance(&self, id: u64) -> Result<Option<InstanceRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.instances)
+            .key("id", s(id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.as_ref().map(from_item).transpose()
+    }
+
+    /// The organization's instances, newest first, one page at a time.
+    pub async fn list_instances(
+        &self,
+        org_id: &str,
+        page_size: i32,
+        after: Option<&PageCursor>,
+    ) -> Result<(Vec<InstanceRecord>, Option<PageCursor>), StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.tables.instances)
+            .index_name(BY_ORG_INDEX)
+            .key_condition_expression("org_id = :o")
+            .expression_attribute_values(":o", s(org_id))
+            .scan_index_forward(false)
+            .limit(page_size);
+        if let Some(cursor) = after {
+            query = query
+                .exclusive_start_key("org_id", s(org_id))
+                .exclusive_start_key("created_key", s(&cursor.created_key))
+                .exclusive_start_key("id", s(&cursor.id));
+        }
+        let out = query.send().await.map_err(classify)?;
+        let records = out
+            .items()
+            .iter()
+            .map(from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = out.last_evaluated_key().and_then(|key| {
+            match (key.get("created_key"), key.get("id")) {
+                (Some(AttributeValue::S(c)), Some(AttributeValue::S(i))) => Some(PageCursor {
+                    created_key: c.clone(),
+                    id: i.clone(),
+                }),
+                _ => None,
+            }
+        });
+        Ok((records, next))
+    }
+
+    /// Replaces an instance if it still belongs to `rec.org_id` and still has
+    /// version `expected_version`; `rec.version` must be the next version.
+    pub async fn replace_instance(
+        &self,
+        rec: &InstanceRecord,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.instances)
+            .set_item(Some(to_item(rec)))
+            .condition_expression("org_id = :o AND version = :v")
+            .expression_attribute_values(":o", s(&rec.org_id))
+            .expression_attribute_values(":v", n(expected_version))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Deletes an instance of `org_id` and returns what was deleted, or
+    /// `ConditionFailed` if there is no such instance for that organization.
+    pub async fn delete_instance(
+        &self,
+        id: u64,
+        org_id: &str,
+    ) -> Result<InstanceRecord, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.instances)
+            .key("id", s(id.to_string()))
+            .condition_expression("org_id = :o")
+            .expression_attribute_values(":o", s(org_id))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(classify)?;
+        let old = out
+            .attributes
+            .ok_or_else(|| StoreError::Corrupt("delete returned no item".into()))?;
+        from_item(&old)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_cursor_round_trips_and_rejects_garbage() {
+        let c = PageCursor {
+            created_key: "2026-01-01T00:00:00.000Z#0000000000000042".into(),
+            id: "42".into(),
+        };
+        assert_eq!(PageCursor::decode(&c.encode()), Some(c));
+        for bad in [
+            "",
+            "!!!",
+            "bm9uZXdsaW5l",
+            &URL_SAFE_NO_PAD.encode("k\nnot-a-number"),
+        ] {
+            assert_eq!(PageCursor::decode(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! DynamoDB state. This module is the only place that knows the table layout;
+//! everything else speaks in [`InstanceRecord`]s and [`Account`]s.
+//!
+//! Tables (defined in `template.yaml`, created locally from it):
+//!
+//! **InstancesTable** — key `id` (S, the numeric instance id as text).
+//! | index | keys | used for |
+//! |---|---|---|
+//! | table | `id` | get/replace/delete one instance (every write conditional on `org_id` and `version`) |
+//! | `by-org` | `org_id`, `created_key` (`<createdDate>#<id>`) | list an organization's instances, newest first, paged |
+//! | `by-poll-interval` | `poll_interval` (N), `id` | the poller's instances for one interval (sparse: only polling instances) |
+//! | `by-store` | `store_key` (`<element>#<store identity>`) | route a webhook that carries no instance id (sparse) |
+//!
+//! **AccountsTable** — key `pk` (S).
+//! | item | attributes | used for |
+//! |---|---|---|
+//! | `USER#<sha256(user secret)>` | `org_id`, `org_secret_hash`, `user_name` | authenticate a request with one GetItem |
+//! | `ORG#<org_id>` | `name`, `org_secret_hash` | the organization itself |
+
+mod accounts;
+mod attrs;
+mod instances;
+
+pub use accounts::{Account, NewAccount};
+pub use instances::PageCursor;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::Client;
+
+use crate::error::ApiError;
+
+/// Which template resource each table is, and the environment variable the
+/// functions read its name from (`!Ref` of the resource in AWS).
+#[derive(Debug, Clone, Copy)]
+pub struct TableBinding {
+    pub logical_id: &'static str,
+    pub env_var: &'static str,
+}
+
+pub const TABLE_BINDINGS: &[TableBinding] = &[
+    TableBinding {
+        logical_id: "InstancesTable",
+        env_var: "INSTANCES_TABLE",
+    },
+    TableBinding {
+        logical_id: "AccountsTable",
+        env_var: "ACCOUNTS_TABLE",
+    },
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub instances: String,
+    pub accounts: String,
+}
+
+impl Tables {
+    pub fn from_env() -> Result<Self, StoreError> {
+        let read = |var: &str| {
+            std::env::var(var)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| StoreError::Config(format!("environment variable {var} is not set")))
+        };
+        Ok(Self {
+            instances: read("INSTANCES_TABLE")?,
+            accounts: read("ACCOUNTS_TABLE")?,
+        })
+    }
+
+    /// Local and test table names: the template's logical id behind a prefix.
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            instances: format!("{prefix}InstancesTable"),
+            accounts: format!("{prefix}AccountsTable"),
+        }
+    }
+
+    /// The table name for a template logical id.
+    pub fn name_for(&self, logical_id: &str) -> Option<&str> {
+        match logical_id {
+            "InstancesTable" => Some(&self.instances),
+            "AccountsTable" => Some(&self.accounts),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    tables: Tables,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// A conditional write found the item not in the expected state.
+    #[error("conditional check failed")]
+    ConditionFailed,
+    #[error("DynamoDB is unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored item is unreadable: {0}")]
+    Corrupt(String),
+    #[error("store configuration: {0}")]
+    Config(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::ConditionFailed => {
+                ApiError::Conflict("the resource was changed concurrently; retry".into())
+            }
+            StoreError::Unavailable(detail) => {
+                tracing::error!(error = %detail, "DynamoDB call failed");
+                ApiError::Unavailable("state store is unavailable; retry later".into())
+            }
+            StoreError::Corrupt(detail) | StoreError::Config(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
+/// Maps an SDK error: a failed condition (plain or inside a cancelled
+/// transaction) is [`StoreError::ConditionFailed`], anything else unavailable.
+pub(crate) fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err.code() {
+        Some("ConditionalCheckFailedException") => StoreError::ConditionFailed,
+        Some("TransactionCanceledException")
+            if err
+                .message()
+                .is_some_and(|m| m.contains("ConditionalCheckFailed")) =>
+        {
+            StoreError::ConditionFailed
+        }
+        _ => StoreError::Unavailable(DisplayErrorContext(&err).to_string()),
+    }
+}
+
+impl Store {
+    pub fn new(client: Client, tables: Tables) -> Self {
+        Self { client, tables }
+    }
+
+    /// Builds the client from the environment (`AWS_ENDPOINT_URL` points it at
+    /// a local server) and the table names from `*_TABLE` variables.
+    pub async fn from_env() -> Result<Self, StoreError> {
+        let tables = Tables::from_env()?;
+        Ok(Self::new(client_from_env().await, tables))
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+}
+
+pub async fn client_from_env() -> Client {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Client::new(&config)
+}

@@ -1,0 +1,629 @@
+//! The instances API, through its handler, against the local DynamoDB server.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use ce_tests::{call, call_with, fresh_store, new_account, seeds, stack, test_settings};
+use serde_json::{json, Value};
+use shared::store::StoreError;
+
+const BASE: &str = "/elements/api-v2/instances";
+
+fn woo_polling() -> Value {
+    seeds::filled("000_openconnectors_woocommerce_1.json")
+}
+
+async fn create(app: &instances::App, auth: &str, body: &Value) -> Value {
+    let reply = call(app, "POST", BASE, Some(auth), Some(&body.to_string())).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body
+}
+
+#[tokio::test]
+async fn create_get_list_patch_and_delete() {
+    let s = stack().await;
+    let created = create(&s.app, &s.auth, &woo_polling()).await;
+    let id = created["id"].as_u64().unwrap();
+    assert_eq!(created["name"], "My store");
+    assert_eq!(created["tags"], json!(["Docs"]));
+    assert_eq!(created["eventPollerRefreshInterval"], 15);
+
+    let got = call(&s.app, "GET", &format!("{BASE}/{id}"), Some(&s.auth), None).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["id"], id);
+    assert!(
+        got.body.get("token").is_none(),
+        "the token is shown only at creation"
+    );
+
+    let listed = call(&s.app, "GET", BASE, Some(&s.auth), None).await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.body.as_array().unwrap().len(), 1);
+    assert_eq!(listed.body[0]["id"], id);
+
+    let patch = json!({"name": "Renamed", "tags": ["a", "b"], "configuration": {"event.poller.refresh_interval": 5}});
+    let patched = call(
+        &s.app,
+        "PATCH",
+        &format!("{BASE}/{id}"),
+        Some(&s.auth),
+        Some(&patch.to_string()),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["name"], "Renamed");
+    assert_eq!(patched.body["tags"], json!(["a", "b"]));
+    assert_eq!(patched.body["eventPollerRefreshInterval"], 5);
+    // Untouched keys survive the merge.
+    assert_eq!(
+        patched.body["configuration"]["store.url"],
+        "https://shop.example.com"
+    );
+    let reread = call(&s.app, "GET", &format!("{BASE}/{id}"), Some(&s.auth), None).await;
+    assert_eq!(reread.body["eventPollerRefreshInterval"], 5);
+
+    let deleted = call(
+        &s.app,
+        "DELETE",
+        &format!("{BASE}/{id}"),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status, 200);
+    let gone = call(&s.app, "GET", &format!("{BASE}/{id}"), Some(&s.auth), None).await;
+    assert_eq!(gone.status, 404);
+    let again = call(
+        &s.app,
+        "DELETE",
+        &format!("{BASE}/{id}"),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(again.status, 404, "deleting twice is a 404, not a 500");
+    let listed = call(&s.app, "GET", BASE, Some(&s.auth), None).await;
+    assert_eq!(listed.body, json!([]));
+}
+
+#[tokio::test]
+async fn organizations_never_see_each_others_instances() {
+    let s = stack().await;
+    let (other_auth, _) = new_account(&s.app.store).await;
+    let created = create(&s.app, &s.auth, &woo_polling()).await;
+    let path = format!("{BASE}/{}", created["id"]);
+
+    assert_eq!(
+        call(&s.app, "GET", &path, Some(&other_auth), None)
+            .await
+            .status,
+        404
+    );
+    let patch = json!({"name": "hijacked"}).to_string();
+    assert_eq!(
+        call(&s.app, "PATCH", &path, Some(&other_auth), Some(&patch))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        call(&s.app, "DELETE", &path, Some(&other_auth), None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        call(&s.app, "GET", BASE, Some(&other_auth), None)
+            .await
+            .body,
+        json!([])
+    );
+
+    // The owner still has it, unchanged.
+    let own = call(&s.app, "GET", &path, Some(&s.auth), None).await;
+    assert_eq!(
+        (own.status, own.body["name"].clone()),
+        (200, json!("My store"))
+    );
+}
+
+#[tokio::test]
+async fn missing_or_wrong_credentials_get_401() {
+    let s = stack().await;
+    let (user, org) = {
+        let parts: Vec<&str> = s.auth.split(", ").collect();
+        (
+            parts[0].trim_start_matches("User ").to_string(),
+            parts[1].trim_start_matches("Organization ").to_string(),
+        )
+    };
+    for auth in [
+        None,
+        Some("".to_string()),
+        Some(format!("User {user}")),
+        Some(format!("User {user}, Organization wrong")),
+        Some(format!("User wrong, Organization {org}")),
+        Some("Bearer abc".to_string()),
+    ] {
+        let reply = call(&s.app, "GET", BASE, auth.as_deref(), None).await;
+        assert_eq!(reply.status, 401, "{auth:?}");
+        assert!(reply.body["message"].as_str().is_some());
+        assert!(
+            !reply.body.to_string().contains(&org),
+            "a secret was echoed"
+        );
+    }
+    let with_element = format!("User {user}, Organization {org}, Element sometoken");
+    assert_eq!(
+        call(&s.app, "GET", BASE, Some(&with_element), None)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_naming_the_problem() {
+    let s = stack().await;
+    let post = |body: String| {
+        let app = &s.app;
+        let auth = s.auth.clone();
+        async move { call(app, "POST", BASE, Some(&auth), Some(&body)).await }
+    };
+    let malformed = post("{\"element\": ".into()).await;
+    assert_eq!(malformed.status, 400);
+    assert!(malformed.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("not valid JSON"));
+
+    let mut unknown = woo_polling();
+    unknown["element"]["key"] = json!("shopify");
+    let reply = post(unknown.to_string()).await;
+    assert_eq!(
+        (reply.status, reply.body["field"].clone()),
+        (400, json!("element.key"))
+    );
+    assert!(reply.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("woocommercerest"));
+
+    let mut no_store = woo_polling();
+    no_store["configuration"]
+        .as_object_mut()
+        .unwrap()
+        .remove("store.url");
+    let reply = post(no_store.to_string()).await;
+    assert_eq!(
+        (reply.status, reply.body["field"].clone()),
+        (400, json!("configuration.store.url"))
+    );
+
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "event.vendor.type",
+            json!("carrier-pigeon"),
+            "configuration.event.vendor.type",
+        ),
+        (
+            "event.poller.refresh_interval",
+            json!("0"),
+            "configuration.event.poller.refresh_interval",
+        ),
+        (
+            "event.poller.refresh_interval",
+            json!(-5),
+            "configuration.event.poller.refresh_interval",
+        ),
+        (
+            "event.poller.refresh_interval",
+            json!("every hour"),
+            "configuration.event.poller.refresh_interval",
+        ),
+        (
+            "event.poller.configuration",
+            json!(42),
+            "configuration.event.poller.configuration",
+        ),
+        (
+            "event.notification.callback.url",
+            json!("mycoolapp.com/events"),
+            "configuration.event.notification.callback.url",
+        ),
+        (
+            "event.notification.callback.url",
+            json!("ftp://mycoolapp.com"),
+            "configuration.event.notification.callback.url",
+        ),
+        (
+            "event.notification.callback.url",
+            json!("http://169.254.169.254/latest"),
+            "configuration.event.notification.callback.url",
+        ),
+        (
+            "event.notification.callback.url",
+            json!("http://127.0.0.1:8080/cb"),
+            "configuration.event.notification.callback.url",
+        ),
+        (
+            "store.url",
+            json!("http://10.0.0.5/"),
+            "configuration.store.url",
+        ),
+        (
+            "event.notification.enabled",
+            json!("perhaps"),
+            "configuration.event.notification.enabled",
+        ),
+        (
+            "oauth.api.key",
+            json!({"nested": true}),
+            "configuration.oauth.api.key",
+        ),
+    ];
+    for (key, value, field) in cases {
+        let mut body = woo_polling();
+        body["configuration"][key] = value.clone();
+        let reply = post(body.to_string()).await;
+        assert_eq!(reply.status, 400, "{key}={value}: {}", reply.body);
+        assert_eq!(reply.body["field"], field, "{key}={value}: {}", reply.body);
+    }
+
+    // BigCommerce polls only; a webhook request names the field.
+    let mut big = seeds::filled("002_openconnectors_bigcommerce_2.json");
+    big["configuration"]["event.vendor.type"] = json!("webhook");
+    let reply = post(big.to_string()).await;
+    assert_eq!(
+        (reply.status, reply.body["field"].clone()),
+        (400, json!("configuration.event.vendor.type"))
+    );
+    // "webhooks" is accepted as "webhook".
+    let mut hooks = seeds::filled("000_openconnectors_woocommerce_4.json");
+    hooks["configuration"]["event.vendor.type"] = json!("webhooks");
+    assert_eq!(post(hooks.to_string()).await.status, 200);
+    // Unknown top-level fields are ignored, as Cloud Elements did.
+    let mut extra = woo_polling();
+    extra["providerData"] = json!({"x": 1});
+    extra["disabled"] = json!(false);
+    assert_eq!(post(extra.to_string()).await.status, 200);
+    // Wrong top-level shapes.
+    for (body, field) in [
+        (json!([1, 2]), Value::Null),
+        (
+            json!({"element": "woocommercerest", "configuration": {}}),
+            json!("element"),
+        ),
+        (
+            json!({"element": {"key": "one"}, "configuration": "x"}),
+            json!("configuration"),
+        ),
+        (
+            json!({"element": {"key": "one"}, "configuration": {}, "tags": "t"}),
+            json!("tags"),
+        ),
+    ] {
+        let reply = post(body.to_string()).await;
+        assert_eq!(reply.status, 400, "{body}");
+        assert_eq!(
+            reply.body.get("field").cloned().unwrap_or(Value::Null),
+            field,
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_and_other_media_types_415() {
+    let s = stack().await;
+    let mut body = woo_polling();
+    body["padding"] = json!("x".repeat(shared::settings::DEFAULT_MAX_BODY_BYTES));
+    let reply = call(&s.app, "POST", BASE, Some(&s.auth), Some(&body.to_string())).await;
+    assert_eq!(reply.status, 413);
+    let reply = call_with(
+        &s.app,
+        "POST",
+        BASE,
+        Some(&s.auth),
+        Some("element=x"),
+        Some("application/x-www-form-urlencoded"),
+    )
+    .await;
+    assert_eq!(reply.status, 415);
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_unsupported_methods_405() {
+    let s = stack().await;
+    assert_eq!(
+        call(
+            &s.app,
+            "GET",
+            "/elements/api-v2/nothing",
+            Some(&s.auth),
+            None
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        call(
+            &s.app,
+            "PUT",
+            &format!("{BASE}/1"),
+            Some(&s.auth),
+            Some("{}")
+        )
+        .await
+        .status,
+        405
+    );
+    assert_eq!(
+        call(
+            &s.app,
+            "GET",
+            &format!("{BASE}/not-a-number"),
+            Some(&s.auth),
+            None
+        )
+        .await
+        .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn secrets_are_encrypted_in_dynamodb_and_redacted_in_responses() {
+    let s = stack().await;
+    let mut body = woo_polling();
+    body["configuration"]["oauth.api.secret"] = json!("cs_PLAINTEXT_MUST_NOT_BE_STORED");
+    body["configuration"]["event.notification.signature.key"] = json!("SIGKEY_MUST_NOT_BE_STORED");
+    let created = create(&s.app, &s.auth, &body).await;
+    assert_eq!(created["configuration"]["oauth.api.secret"], "********");
+    assert_eq!(
+        created["configuration"]["event.notification.signature.key"],
+        "********"
+    );
+
+    let item = s
+        .app
+        .store
+        .client()
+        .get_item()
+        .table_name(&s.app.store.tables().instances)
+        .key("id", AttributeValue::S(created["id"].to_string()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the instance item exists");
+    let raw = format!("{item:?}");
+    assert!(
+        !raw.contains("PLAINTEXT_MUST_NOT_BE_STORED"),
+        "plaintext secret in DynamoDB"
+    );
+    assert!(
+        !raw.contains("SIGKEY_MUST_NOT_BE_STORED"),
+        "plaintext signature key in DynamoDB"
+    );
+    let token = created["token"].as_str().unwrap();
+    assert!(!raw.contains(token), "plaintext instance token in DynamoDB");
+    assert!(raw.contains("v1:"), "sealed secrets are stored");
+
+    // The sealed secrets open with the key and hold the real values.
+    let record = s
+        .app
+        .store
+        .get_instance(created["id"].as_u64().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let opened = record.open(&s.app.settings.secrets).unwrap();
+    assert_eq!(
+        opened.configuration["oauth.api.secret"],
+        "cs_PLAINTEXT_MUST_NOT_BE_STORED"
+    );
+    // Another key cannot open them.
+    assert!(record.open(&test_settings().secrets).is_err());
+}
+
+#[tokio::test]
+async fn patch_merges_then_revalidates_and_writes_nothing_when_invalid() {
+    let s = stack().await;
+    let created = create(&s.app, &s.auth, &woo_polling()).await;
+    let path = format!("{BASE}/{}", created["id"]);
+    let before = call(&s.app, "GET", &path, Some(&s.auth), None).await.body;
+
+    for (patch, field) in [
+        (
+            json!({"configuration": {"event.poller.refresh_interval": "0"}}),
+            "configuration.event.poller.refresh_interval",
+        ),
+        (
+            json!({"configuration": {"store.url": null}}),
+            "configuration.store.url",
+        ),
+        (json!({"element": {"key": "bigcommerce"}}), "element.key"),
+        (json!({"name": ""}), "name"),
+    ] {
+        let reply = call(
+            &s.app,
+            "PATCH",
+            &path,
+            Some(&s.auth),
+            Some(&patch.to_string()),
+        )
+        .await;
+        assert_eq!(reply.status, 400, "{patch}: {}", reply.body);
+        assert_eq!(reply.body["field"], field, "{patch}");
+    }
+    let after = call(&s.app, "GET", &path, Some(&s.auth), None).await.body;
+    assert_eq!(before, after, "a rejected PATCH changed the instance");
+
+    // Echoing the redaction mask back keeps the stored secret.
+    let echo =
+        json!({"configuration": {"oauth.api.secret": "********", "oauth.api.key": "ck_new"}});
+    let reply = call(
+        &s.app,
+        "PATCH",
+        &path,
+        Some(&s.auth),
+        Some(&echo.to_string()),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let record = s
+        .app
+        .store
+        .get_instance(created["id"].as_u64().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let opened = record.open(&s.app.settings.secrets).unwrap();
+    assert_eq!(
+        opened.configuration["oauth.api.secret"],
+        seeds::fill_value("woocommercerest", "oauth.api.secret")
+    );
+    assert_eq!(opened.configuration["oauth.api.key"], "ck_new");
+    assert_eq!(record.version, 2);
+}
+
+#[tokio::test]
+async fn a_write_based_on_a_stale_version_is_refused() {
+    let s = stack().await;
+    let created = create(&s.app, &s.auth, &woo_polling()).await;
+    let id = created["id"].as_u64().unwrap();
+    let record = s.app.store.get_instance(id).await.unwrap().unwrap();
+    let mut first = record.clone();
+    first.version = 2;
+    s.app.store.replace_instance(&first, 1).await.unwrap();
+    let mut second = record.clone();
+    second.version = 2;
+    second.name = "lost update".into();
+    assert_eq!(
+        s.app.store.replace_instance(&second, 1).await,
+        Err(StoreError::ConditionFailed)
+    );
+    // Nor may another organization overwrite it, whatever the version.
+    let mut foreign = record;
+    foreign.org_id = "someone-else".into();
+    foreign.version = 3;
+    assert_eq!(
+        s.app.store.replace_instance(&foreign, 2).await,
+        Err(StoreError::ConditionFailed)
+    );
+    assert_eq!(
+        s.app.store.get_instance(id).await.unwrap().unwrap().name,
+        "My store"
+    );
+}
+
+#[tokio::test]
+async fn listing_is_paged_and_every_instance_appears_once() {
+    let s = stack().await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(
+            create(&s.app, &s.auth, &woo_polling()).await["id"]
+                .as_u64()
+                .unwrap(),
+        );
+    }
+    let mut seen = Vec::new();
+    let mut next: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &next {
+            Some(token) => format!("{BASE}?pageSize=2&nextPage={token}"),
+            None => format!("{BASE}?pageSize=2"),
+        };
+        let reply = call(&s.app, "GET", &path, Some(&s.auth), None).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let page = reply.body.as_array().unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(page.iter().map(|i| i["id"].as_u64().unwrap()));
+        pages += 1;
+        next = reply
+            .response
+            .header("elements-next-page-token")
+            .map(str::to_string);
+        if next.is_none() || pages > 10 {
+            break;
+        }
+    }
+    let mut expected = ids.clone();
+    expected.sort();
+    let mut got = seen.clone();
+    got.sort();
+    assert_eq!(got, expected, "every instance exactly once across pages");
+    assert!(pages >= 3);
+
+    for (query, field) in [
+        ("pageSize=0", "pageSize"),
+        ("pageSize=abc", "pageSize"),
+        ("nextPage=%%%", "nextPage"),
+    ] {
+        let reply = call(
+            &s.app,
+            "GET",
+            &format!("{BASE}?{query}"),
+            Some(&s.auth),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (reply.status, reply.body["field"].clone()),
+            (400, json!(field)),
+            "{query}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_state_store_is_a_503_never_a_500() {
+    // A client aimed at a port where nothing listens.
+    let healthy = fresh_store().await;
+    let config = healthy
+        .client()
+        .config()
+        .to_builder()
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    let dead = shared::store::Store::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        healthy.tables().clone(),
+    );
+    let app = instances::App::new(dead, test_settings());
+    let reply = call(&app, "GET", BASE, Some("User u, Organization o"), None).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(reply.body["requestId"].as_str().is_some());
+}
+
+#[tokio::test]
+async fn the_dev_account_can_be_ensured_twice_but_not_hijacked() {
+    let store = fresh_store().await;
+    let account = shared::store::NewAccount {
+        org_id: "dev".into(),
+        org_name: "Development".into(),
+        org_secret_hash: shared::auth::org_secret_hash("o"),
+        user_secret_hash: shared::auth::user_secret_hash("u"),
+        user_name: "developer".into(),
+    };
+    store.ensure_account(&account).await.unwrap();
+    store.ensure_account(&account).await.unwrap();
+    assert_eq!(
+        store.create_account(&account).await,
+        Err(StoreError::ConditionFailed)
+    );
+    let mut other_org = account.clone();
+    other_org.org_secret_hash = shared::auth::org_secret_hash("different");
+    assert_eq!(
+        store.ensure_account(&other_org).await,
+        Err(StoreError::ConditionFailed)
+    );
+    let found = store
+        .find_user(&shared::auth::user_secret_hash("u"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.org_id, "dev");
+}
