@@ -627,3 +627,32 @@ async fn the_dev_account_can_be_ensured_twice_but_not_hijacked() {
         .unwrap();
     assert_eq!(found.org_id, "dev");
 }
+
+#[tokio::test]
+async fn an_account_made_by_the_admin_command_authenticates_and_stores_no_secret() {
+    let s = stack().await;
+    let created = ce_local::admin::create_account(&s.app.store, "Acme", "ops@acme.test")
+        .await
+        .unwrap();
+    let reply = call(
+        &s.app,
+        "GET",
+        BASE,
+        Some(&created.authorization_header()),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let scan = s
+        .app
+        .store
+        .client()
+        .scan()
+        .table_name(&s.app.store.tables().accounts)
+        .send()
+        .await
+        .unwrap();
+    let raw = format!("{:?}", scan.items());
+    assert!(!raw.contains(&created.user_secret) && !raw.contains(&created.org_secret));
+    assert!(raw.contains(&shared::auth::user_secret_hash(&created.user_secret)));
+}

@@ -1,6 +1,7 @@
 //! The local stack: everything `make run` needs besides the handlers, which
 //! are the very functions Lambda runs.
 
+pub mod admin;
 pub mod http_server;
 pub mod moto;
 pub mod tables;

@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use shared::store::{NewAccount, Store, Tables};
+use shared::store::{Store, Tables};
 
 const USAGE: &str =
     "usage: ce-admin create-account --org-name NAME --user-name NAME [--table-prefix PREFIX]";
@@ -45,23 +45,13 @@ async fn run(args: Vec<String>) -> Result<(), String> {
         None => Tables::from_env().map_err(|e| e.to_string())?,
     };
     let store = Store::new(shared::store::client_from_env().await, tables);
-    let org_secret = shared::ids::new_secret_token();
-    let user_secret = shared::ids::new_secret_token();
-    let org_id = shared::ids::new_request_id();
-    store
-        .create_account(&NewAccount {
-            org_id: org_id.clone(),
-            org_name,
-            org_secret_hash: shared::auth::org_secret_hash(&org_secret),
-            user_secret_hash: shared::auth::user_secret_hash(&user_secret),
-            user_name,
-        })
+    let created = ce_local::admin::create_account(&store, &org_name, &user_name)
         .await
         .map_err(|e| format!("creating the account: {e}"))?;
-    println!("organization id:     {org_id}");
-    println!("organization secret: {org_secret}");
-    println!("user secret:         {user_secret}");
-    println!("Authorization: User {user_secret}, Organization {org_secret}");
+    println!("organization id:     {}", created.org_id);
+    println!("organization secret: {}", created.org_secret);
+    println!("user secret:         {}", created.user_secret);
+    println!("Authorization: {}", created.authorization_header());
     eprintln!("These secrets are stored only as hashes and are shown this once.");
     Ok(())
 }
