@@ -656,3 +656,32 @@ async fn an_account_made_by_the_admin_command_authenticates_and_stores_no_secret
     assert!(!raw.contains(&created.user_secret) && !raw.contains(&created.org_secret));
     assert!(raw.contains(&shared::auth::user_secret_hash(&created.user_secret)));
 }
+
+#[tokio::test]
+async fn the_encryption_key_can_come_from_an_ssm_secure_string() {
+    let _ = ce_tests::dynamodb_client().await; // checks AWS_ENDPOINT_URL, sets dummy credentials
+    let sdk = shared::store::sdk_config_from_env().await;
+    let name = format!("/connector-events/test/{}", shared::ids::new_request_id());
+    let key = shared::crypto::SecretBox::generate_key_base64();
+    aws_sdk_ssm::Client::new(&sdk)
+        .put_parameter()
+        .name(&name)
+        .value(&key)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let source = shared::settings::KeySource::SsmParameter(name);
+    assert_eq!(source.resolve(&sdk).await.unwrap(), key);
+    let sealed = shared::settings::Settings::with_key(&source.resolve(&sdk).await.unwrap())
+        .unwrap()
+        .secrets
+        .seal(b"x", "c");
+    let direct = shared::crypto::SecretBox::from_base64_key(&key).unwrap();
+    assert_eq!(direct.open(&sealed, "c").unwrap(), b"x");
+    let missing = shared::settings::KeySource::SsmParameter("/does/not/exist".into());
+    assert!(matches!(
+        missing.resolve(&sdk).await,
+        Err(shared::settings::SettingsError::Parameter { .. })
+    ));
+}

@@ -15,8 +15,10 @@ pub struct Settings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("CE_ENCRYPTION_KEY is not set; it must be base64 of 32 random bytes (e.g. `openssl rand -base64 32`)")]
+    #[error("neither CE_ENCRYPTION_KEY (base64 of 32 random bytes, e.g. `openssl rand -base64 32`) nor CE_ENCRYPTION_KEY_PARAMETER (the name of an SSM SecureString holding it) is set")]
     MissingKey,
+    #[error("reading the encryption key from SSM parameter {name}: {detail}")]
+    Parameter { name: String, detail: String },
     #[error(transparent)]
     BadKey(#[from] crate::crypto::CryptoError),
     #[error("{name} must be {expected}, got '{value}'")]
@@ -27,14 +29,64 @@ pub enum SettingsError {
     },
 }
 
-impl Settings {
+/// Where the encryption key comes from: the key itself (local development)
+/// or the name of an SSM SecureString holding it (AWS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Inline(String),
+    SsmParameter(String),
+}
+
+impl KeySource {
     pub fn from_env() -> Result<Self, SettingsError> {
-        let key = std::env::var("CE_ENCRYPTION_KEY")
-            .ok()
-            .filter(|k| !k.trim().is_empty())
-            .ok_or(SettingsError::MissingKey)?;
+        let read = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        match (
+            read("CE_ENCRYPTION_KEY"),
+            read("CE_ENCRYPTION_KEY_PARAMETER"),
+        ) {
+            (Some(key), _) => Ok(KeySource::Inline(key)),
+            (None, Some(name)) => Ok(KeySource::SsmParameter(name)),
+            (None, None) => Err(SettingsError::MissingKey),
+        }
+    }
+
+    /// The base64 key, fetched and decrypted from SSM when it lives there.
+    pub async fn resolve(&self, sdk: &aws_config::SdkConfig) -> Result<String, SettingsError> {
+        match self {
+            KeySource::Inline(key) => Ok(key.clone()),
+            KeySource::SsmParameter(name) => {
+                let failed = |detail: String| SettingsError::Parameter {
+                    name: name.clone(),
+                    detail,
+                };
+                let out = aws_sdk_ssm::Client::new(sdk)
+                    .get_parameter()
+                    .name(name)
+                    .with_decryption(true)
+                    .send()
+                    .await
+                    .map_err(|e| failed(aws_sdk_ssm::error::DisplayErrorContext(&e).to_string()))?;
+                out.parameter()
+                    .and_then(|p| p.value())
+                    .map(str::to_string)
+                    .ok_or_else(|| failed("the parameter has no value".into()))
+            }
+        }
+    }
+}
+
+impl Settings {
+    /// Reads every setting from the environment, fetching the key from SSM
+    /// if configured so. Runs once per container, at init.
+    pub async fn load(sdk: &aws_config::SdkConfig) -> Result<Self, SettingsError> {
+        let key = KeySource::from_env()?.resolve(sdk).await?;
+        Self::with_key(&key)
+    }
+
+    /// Every setting from the environment except the key, which is given.
+    pub fn with_key(key_b64: &str) -> Result<Self, SettingsError> {
         Ok(Self {
-            secrets: SecretBox::from_base64_key(&key)?,
+            secrets: SecretBox::from_base64_key(key_b64)?,
             guard: NetGuard::new(env_flag("ALLOW_PRIVATE_NETWORK")?),
             max_body_bytes: env_usize("MAX_BODY_BYTES")?.unwrap_or(DEFAULT_MAX_BODY_BYTES),
         })

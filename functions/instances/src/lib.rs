@@ -25,8 +25,9 @@ impl App {
     }
 
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let settings = Settings::from_env()?;
-        let store = Store::from_env().await?;
+        let sdk = shared::store::sdk_config_from_env().await;
+        let settings = Settings::load(&sdk).await?;
+        let store = Store::from_env(&sdk)?;
         Ok(Self::new(store, settings))
     }
 }

@@ -120,7 +120,7 @@ async fn run(moto: &mut Option<MotoServer>) -> Result<(), Box<dyn std::error::Er
     }
     // Local receivers live on 127.0.0.1.
     std::env::set_var("ALLOW_PRIVATE_NETWORK", "true");
-    let settings = Settings::from_env()?;
+    let settings = Settings::load(&shared::store::sdk_config_from_env().await).await?;
     let app = Arc::new(instances::App::new(store, settings));
 
     let handler: http_server::Handler = Arc::new(move |req| {

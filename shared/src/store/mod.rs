@@ -147,9 +147,8 @@ impl Store {
 
     /// Builds the client from the environment (`AWS_ENDPOINT_URL` points it at
     /// a local server) and the table names from `*_TABLE` variables.
-    pub async fn from_env() -> Result<Self, StoreError> {
-        let tables = Tables::from_env()?;
-        Ok(Self::new(client_from_env().await, tables))
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, StoreError> {
+        Ok(Self::new(Client::new(sdk), Tables::from_env()?))
     }
 
     pub fn client(&self) -> &Client {
@@ -162,6 +161,11 @@ impl Store {
 }
 
 pub async fn client_from_env() -> Client {
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    Client::new(&config)
+    Client::new(&sdk_config_from_env().await)
+}
+
+/// The AWS SDK configuration from the environment; `AWS_ENDPOINT_URL` points
+/// every client at a local server.
+pub async fn sdk_config_from_env() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
