@@ -268,18 +268,38 @@ async fn bad_input_gets_a_4xx_naming_the_problem() {
         assert_eq!(reply.body["field"], field, "{key}={value}: {}", reply.body);
     }
 
-    // BigCommerce polls only; a webhook request names the field.
-    let mut big = seeds::filled("002_openconnectors_bigcommerce_2.json");
-    big["configuration"]["event.vendor.type"] = json!("webhook");
-    let reply = post(big.to_string()).await;
+    // Ecwid takes webhooks only; polling names the field.
+    let mut ecwid = seeds::filled("003_openconnectors_ecwid_1.json");
+    ecwid["configuration"]["event.vendor.type"] = json!("polling");
+    let reply = post(ecwid.to_string()).await;
     assert_eq!(
         (reply.status, reply.body["field"].clone()),
         (400, json!("configuration.event.vendor.type"))
     );
     // "webhooks" is accepted as "webhook".
-    let mut hooks = seeds::filled("000_openconnectors_woocommerce_4.json");
-    hooks["configuration"]["event.vendor.type"] = json!("webhooks");
-    assert_eq!(post(hooks.to_string()).await.status, 200);
+    ecwid["configuration"]["event.vendor.type"] = json!("webhooks");
+    assert_eq!(post(ecwid.to_string()).await.status, 200);
+    // BigCommerce webhooks need a way to verify the sender.
+    let mut big = seeds::filled("002_openconnectors_bigcommerce_2.json");
+    big["configuration"]["event.vendor.type"] = json!("webhook");
+    let reply = post(big.to_string()).await;
+    assert_eq!(
+        (reply.status, reply.body["field"].clone()),
+        (
+            400,
+            json!("configuration.bigcommerce.webhook.header.secret")
+        )
+    );
+    // ONe webhooks need their Basic credentials.
+    let one = json!({"element": {"key": "one"}, "name": "ONe", "configuration": {
+        "event.notification.enabled": true,
+        "event.notification.callback.url": "https://mycoolapp.com/events",
+        "one.webhook.username": "admin"}});
+    let reply = post(one.to_string()).await;
+    assert_eq!(
+        (reply.status, reply.body["field"].clone()),
+        (400, json!("configuration.one.webhook.password"))
+    );
     // Unknown top-level fields are ignored, as Cloud Elements did.
     let mut extra = woo_polling();
     extra["providerData"] = json!({"x": 1});

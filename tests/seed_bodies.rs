@@ -2,8 +2,34 @@
 //! the local DynamoDB server: accepted once filled, rejected naming the field
 //! while a required placeholder is left in.
 
-use ce_tests::{call, seeds, stack};
+use ce_tests::vendors::woocommerce::{start_store, WooStore};
+use ce_tests::{call, seeds, served_stack, stack};
 use serde_json::{json, Value};
+
+/// The body filled in, and for a WooCommerce webhook body the simulated
+/// store it registers its webhooks at (with the body's own credentials).
+async fn prepared(name: &str, mut body: Value) -> (Value, Option<WooStore>) {
+    let cfg = &body["configuration"];
+    let woo_webhooks = body["element"]["key"] == "woocommercerest"
+        && cfg["event.vendor.type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("webhook"));
+    if !woo_webhooks {
+        return (body, None);
+    }
+    let key = cfg["oauth.api.key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let secret = cfg["oauth.api.secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let store = start_store(&key, &secret).await;
+    body["configuration"]["store.url"] = json!(store.base_url.clone());
+    let _ = name;
+    (body, Some(store))
+}
 
 /// The first BigCommerce example polls `/hubs/crm/contacts`, a CRM resource
 /// copied from another connector's docs: it must be refused, naming it.
@@ -11,7 +37,7 @@ const WRONG_IN_THE_DOCS: &str = "002_openconnectors_bigcommerce_1.json";
 
 #[tokio::test]
 async fn every_seed_body_is_accepted_once_its_placeholders_are_filled() {
-    let s = stack().await;
+    let s = served_stack().await;
     let names = seeds::names();
     assert_eq!(
         names.len(),
@@ -19,7 +45,7 @@ async fn every_seed_body_is_accepted_once_its_placeholders_are_filled() {
         "all instance bodies of the five seed documents"
     );
     for name in names.iter().filter(|n| n.as_str() != WRONG_IN_THE_DOCS) {
-        let body = seeds::filled(name);
+        let (body, woo) = prepared(name, seeds::filled(name)).await;
         let reply = call(
             &s.app,
             "POST",
@@ -70,6 +96,20 @@ async fn every_seed_body_is_accepted_once_its_placeholders_are_filled() {
                 );
             }
         }
+        if let Some(woo) = &woo {
+            let hooks = woo.registered();
+            assert_eq!(
+                hooks.len(),
+                15,
+                "{name}: every WooCommerce topic subscribed"
+            );
+            assert!(
+                hooks
+                    .iter()
+                    .all(|h| Some(h.delivery_url.as_str()) == r["webhookUrl"].as_str()),
+                "{name}"
+            );
+        }
         // The instance reads back as it was created.
         let id = r["id"].as_u64().unwrap();
         let got = call(
@@ -87,12 +127,13 @@ async fn every_seed_body_is_accepted_once_its_placeholders_are_filled() {
 
 #[tokio::test]
 async fn event_modes_and_intervals_follow_the_seed_quirks() {
-    let s = stack().await;
+    let s = served_stack().await;
     let create = |name: &'static str| {
-        let body = seeds::filled(name).to_string();
         let app = &s.app;
         let auth = s.auth.clone();
         async move {
+            let (body, _store) = prepared(name, seeds::filled(name)).await;
+            let body = body.to_string();
             call(
                 app,
                 "POST",
@@ -127,7 +168,7 @@ async fn event_modes_and_intervals_follow_the_seed_quirks() {
         "\"true\" as a string enables events"
     );
     let hook = create("000_openconnectors_woocommerce_4.json").await;
-    assert_eq!(hook["eventVendorType"], "webhook");
+    assert_eq!(hook["eventVendorType"], "webhook", "{hook}");
 }
 
 #[tokio::test]
@@ -161,7 +202,7 @@ async fn the_crm_resource_copied_into_the_bigcommerce_docs_is_named_and_known_on
 
 #[tokio::test]
 async fn each_required_placeholder_left_unfilled_is_rejected_naming_it() {
-    let s = stack().await;
+    let s = served_stack().await;
     let optional = ["event.notification.signature.key"];
     let mut checked = 0;
     for name in seeds::names() {
@@ -172,6 +213,11 @@ async fn each_required_placeholder_left_unfilled_is_rejected_naming_it() {
             let is_angle = body["configuration"][&key]
                 .as_str()
                 .is_some_and(|v| v.starts_with('<'));
+            let (body, _store) = if key == "store.url" {
+                (body, None)
+            } else {
+                prepared(&name, body).await
+            };
             let reply = call(
                 &s.app,
                 "POST",

@@ -25,6 +25,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// The store's API failed or could not be reached.
+    #[error("{0}")]
+    BadGateway(String),
     /// A dependency (DynamoDB, the store) failed; the client may retry.
     #[error("{0}")]
     Unavailable(String),
@@ -55,6 +58,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::TooManyRequests(_) => 429,
+            ApiError::BadGateway(_) => 502,
             ApiError::Unavailable(_) => 503,
             ApiError::Internal(_) => 500,
         }

@@ -21,6 +21,8 @@ pub struct Instance {
     pub configuration: Configuration,
     pub events: EventSettings,
     pub token_hash: String,
+    /// The vendor's ids of the webhooks registered at the store for us.
+    pub registered_webhooks: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version; every write is conditional on it.
@@ -55,6 +57,7 @@ pub struct InstanceRecord {
     /// `element#identity`, for routing webhooks that carry no instance id.
     pub store_key: Option<String>,
     pub token_hash: String,
+    pub registered_webhooks: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
@@ -98,15 +101,34 @@ impl Instance {
                 .store_identity(&self.configuration)
                 .map(|identity| format!("{}#{identity}", self.element_key)),
             token_hash: self.token_hash.clone(),
+            registered_webhooks: self.registered_webhooks.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
         }
     }
 
+    /// True when the instance takes events from vendor webhooks.
+    pub fn receives_webhooks(&self) -> bool {
+        self.events.mode == Some(elements::EventMode::Webhook)
+    }
+
+    /// The URL the vendor must deliver webhooks to, for webhook instances.
+    pub fn webhook_url(&self, public_base_url: &str) -> Option<String> {
+        self.receives_webhooks().then(|| {
+            format!(
+                "{}{}{}",
+                public_base_url.trim_end_matches('/'),
+                crate::api::API_PREFIX,
+                self.element().webhook_path(self.id)
+            )
+        })
+    }
+
     /// The Cloud Elements instance JSON. `token` is shown only when the
-    /// instance is created; secrets are always masked.
-    pub fn to_api_json(&self, token: Option<&str>) -> Value {
+    /// instance is created; secrets are always masked. `webhookUrl` (where
+    /// the vendor must deliver) is shown when the public base URL is known.
+    pub fn to_api_json(&self, token: Option<&str>, public_base_url: Option<&str>) -> Value {
         let mut body = json!({
             "id": self.id,
             "name": self.name,
@@ -124,6 +146,9 @@ impl Instance {
         });
         if let Some(token) = token {
             body["token"] = Value::String(token.to_string());
+        }
+        if let Some(url) = public_base_url.and_then(|base| self.webhook_url(base)) {
+            body["webhookUrl"] = Value::String(url);
         }
         body
     }
@@ -154,6 +179,7 @@ impl InstanceRecord {
             configuration,
             events: serde_json::from_str(&self.events).map_err(|_| corrupt("event settings"))?,
             token_hash: self.token_hash.clone(),
+            registered_webhooks: self.registered_webhooks.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
@@ -191,6 +217,7 @@ mod tests {
             configuration: cfg,
             events,
             token_hash: "h".into(),
+            registered_webhooks: Vec::new(),
             created_at: now,
             updated_at: now,
             version: 1,
@@ -218,12 +245,12 @@ mod tests {
     #[test]
     fn api_json_masks_secrets_and_shows_the_token_only_when_given() {
         let inst = woo_instance();
-        let shown = inst.to_api_json(None).to_string();
+        let shown = inst.to_api_json(None, None).to_string();
         assert!(!shown.contains("cs_very_secret") && !shown.contains("sig-key-secret"));
         assert!(shown.contains(config::REDACTED));
-        assert!(inst.to_api_json(None).get("token").is_none());
-        assert_eq!(inst.to_api_json(Some("t")).get("token").unwrap(), "t");
-        let body = inst.to_api_json(None);
+        assert!(inst.to_api_json(None, None).get("token").is_none());
+        assert_eq!(inst.to_api_json(Some("t"), None).get("token").unwrap(), "t");
+        let body = inst.to_api_json(None, None);
         assert_eq!(body["eventsEnabled"], true);
         assert_eq!(body["eventPollerRefreshInterval"], 5);
         assert_eq!(body["element"]["key"], "woocommercerest");

@@ -11,6 +11,9 @@ pub struct Settings {
     pub secrets: SecretBox,
     pub guard: NetGuard,
     pub max_body_bytes: usize,
+    /// The public base URL of this API (`https://…execute-api…`, or
+    /// `http://127.0.0.1:3000` locally), for the webhook URLs we hand out.
+    pub public_base_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +92,10 @@ impl Settings {
             secrets: SecretBox::from_base64_key(key_b64)?,
             guard: NetGuard::new(env_flag("ALLOW_PRIVATE_NETWORK")?),
             max_body_bytes: env_usize("MAX_BODY_BYTES")?.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            public_base_url: std::env::var("PUBLIC_BASE_URL")
+                .ok()
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty()),
         })
     }
 }

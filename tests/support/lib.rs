@@ -13,10 +13,22 @@ use shared::settings::{Settings, DEFAULT_MAX_BODY_BYTES};
 use shared::store::{NewAccount, Store};
 
 pub mod seeds;
+pub mod vendors;
 
 /// A DynamoDB client for the local server. Fails loudly, never skips, when
 /// the server is missing.
+/// Logs from the code under test, when `RUST_LOG` asks for them.
+fn init_logging() {
+    if std::env::var("RUST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    init_logging();
     assert!(
         std::env::var("AWS_ENDPOINT_URL").is_ok(),
         "AWS_ENDPOINT_URL is not set: these tests need a DynamoDB-compatible server on loopback. \
@@ -44,29 +56,87 @@ pub async fn fresh_store() -> Store {
     Store::new(client, tables)
 }
 
+/// The public base URL tests hand out in webhook URLs.
+pub const PUBLIC_BASE_URL: &str = "https://events.example.test";
+
 pub fn test_settings() -> Settings {
     Settings {
         secrets: SecretBox::from_key_bytes(&shared::ids::random_bytes::<32>()).unwrap(),
         // Production default: private addresses refused.
         guard: NetGuard::new(false),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        public_base_url: Some(PUBLIC_BASE_URL.into()),
     }
 }
 
 pub struct Stack {
     pub app: instances::App,
+    pub webhooks: webhooks::App,
     /// `Authorization` header of the first organization's user.
     pub auth: String,
     pub org_id: String,
+    /// Where the stack is served over HTTP, for [`served_stack`].
+    pub base_url: Option<String>,
+    _server: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+impl Stack {
+    /// The ingestion URL of a path below `/elements/api-v2`.
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "{}/elements/api-v2{path}",
+            self.base_url.as_deref().expect("served_stack")
+        )
+    }
+}
+
+/// The functions called directly, with the production network guard.
 pub async fn stack() -> Stack {
     let store = fresh_store().await;
     let (auth, org_id) = new_account(&store).await;
+    let settings = test_settings();
     Stack {
-        app: instances::App::new(store, test_settings()),
+        app: instances::App::new(store.clone(), settings.clone()),
+        webhooks: webhooks::App::new(store, settings),
         auth,
         org_id,
+        base_url: None,
+        _server: None,
+    }
+}
+
+/// The functions also served over HTTP on loopback, as `make run` serves
+/// them, so simulated stores can deliver to them. Private addresses are
+/// allowed, since every simulator lives on 127.0.0.1.
+pub async fn served_stack() -> Stack {
+    let store = fresh_store().await;
+    let (auth, org_id) = new_account(&store).await;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let mut settings = test_settings();
+    settings.guard = NetGuard::new(true);
+    settings.public_base_url = Some(base_url.clone());
+    let functions = std::sync::Arc::new(ce_local::stack::Functions {
+        instances: instances::App::new(store.clone(), settings.clone()),
+        webhooks: webhooks::App::new(store.clone(), settings.clone()),
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(ce_local::http_server::serve(
+        listener,
+        ce_local::stack::handler(functions),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Stack {
+        app: instances::App::new(store.clone(), settings.clone()),
+        webhooks: webhooks::App::new(store, settings),
+        auth,
+        org_id,
+        base_url: Some(base_url),
+        _server: Some(stop),
     }
 }
 
@@ -87,6 +157,39 @@ pub async fn new_account(store: &Store) -> (String, String) {
         .await
         .expect("account is created");
     (format!("User {user}, Organization {org}"), org_id)
+}
+
+/// Calls the webhooks handler directly with a vendor's request.
+pub async fn ingest(
+    app: &webhooks::App,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Reply {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        map.append(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    let response = webhooks::handle(
+        app,
+        ApiRequest {
+            method: Method::POST,
+            path: format!("/elements/api-v2{path}"),
+            query: None,
+            headers: map,
+            body: body.to_vec(),
+            request_id: shared::ids::new_request_id(),
+        },
+    )
+    .await;
+    Reply {
+        status: response.status,
+        body: response.json_value().unwrap_or(Value::Null),
+        response,
+    }
 }
 
 pub struct Reply {

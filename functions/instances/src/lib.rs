@@ -69,13 +69,18 @@ async fn route(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     match (segs.as_slice(), &req.method) {
         (["instances"], &Method::POST) => routes::create(app, &account, req).await,
         (["instances"], &Method::GET) => routes::list(app, &account, req).await,
+        (["instances", "events", event_id], &Method::GET) => {
+            routes::get_event(app, &account, req, event_id).await
+        }
+        (["instances", id, "events"], &Method::GET) => {
+            routes::list_events(app, &account, req, id).await
+        }
         (["instances", id], &Method::GET) => routes::get(app, &account, req, id).await,
         (["instances", id], &Method::PATCH) => routes::patch(app, &account, req, id).await,
         (["instances", id], &Method::DELETE) => routes::delete(app, &account, req, id).await,
-        (["instances"], _) | (["instances", _], _) => Err(ApiError::MethodNotAllowed(format!(
-            "{} is not supported on {}",
-            req.method, req.path
-        ))),
+        (["instances"], _) | (["instances", _], _) | (["instances", _, "events"], _) => Err(
+            ApiError::MethodNotAllowed(format!("{} is not supported on {}", req.method, req.path)),
+        ),
         _ => Err(not_found()),
     }
 }

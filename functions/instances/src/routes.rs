@@ -5,7 +5,9 @@ use serde_json::{json, Map, Value};
 use shared::api::{ApiRequest, ApiResponse};
 use shared::auth::instance_token_hash;
 use shared::config::{self, values::json_type, InstanceBody};
+use shared::elements::RegistrationContext;
 use shared::error::ApiError;
+use shared::events::{DeliveryStatus, StoredNotification};
 use shared::model::Instance;
 use shared::store::{Account, PageCursor, StoreError};
 
@@ -38,35 +40,96 @@ pub async fn create(
         configuration,
         events,
         token_hash: instance_token_hash(&token),
+        registered_webhooks: Vec::new(),
         created_at: now,
         updated_at: now,
         version: 1,
     };
-    // A 53-bit random id collides almost never; the conditional write turns a
-    // collision into a retry with a fresh id instead of an overwrite.
-    for attempt in 0..3 {
-        match app
-            .store
-            .create_instance(&instance.seal(&app.settings.secrets))
-            .await
-        {
-            Ok(()) => {
-                tracing::info!(request_id = %req.request_id, instance_id = instance.id,
-                    element = %instance.element_key, "instance created");
-                return Ok(ApiResponse::json(200, &instance.to_api_json(Some(&token))));
-            }
-            Err(StoreError::ConditionFailed) if attempt < 2 => {
-                instance.id = shared::ids::new_instance_id();
-            }
-            Err(e) => return Err(e.into()),
+    let subscribes = instance.events.enabled && instance.receives_webhooks();
+    if subscribes {
+        element.prepare_webhook_configuration(&mut instance.configuration);
+        let delivery_url = webhook_url(app, req, &instance)?;
+        instance.registered_webhooks = element
+            .register_webhooks(RegistrationContext {
+                cfg: &instance.configuration,
+                delivery_url: &delivery_url,
+                guard: &app.settings.guard,
+            })
+            .await?;
+    }
+    match app
+        .store
+        .create_instance(&instance.seal(&app.settings.secrets))
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(request_id = %req.request_id, instance_id = instance.id,
+                element = %instance.element_key, webhooks = instance.registered_webhooks.len(), "instance created");
+            Ok(ApiResponse::json(
+                200,
+                &instance_json(app, req, &instance, Some(&token)),
+            ))
+        }
+        Err(e) => {
+            // Nothing half-written: what was registered at the store goes too.
+            // (A 53-bit random id collision lands here as well, as a 409.)
+            unregister(app, &instance).await;
+            Err(e.into())
         }
     }
-    Err(ApiError::Internal(
-        "could not allocate an instance id".into(),
-    ))
 }
 
-pub async fn list(app: &App, account: &Account, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+/// Where this API is reached from outside: `PUBLIC_BASE_URL`, or else the
+/// host the request came to (API Gateway sets it to its own domain).
+fn public_base_url(app: &App, req: &ApiRequest) -> Option<String> {
+    if let Some(base) = &app.settings.public_base_url {
+        return Some(base.clone());
+    }
+    let host = req.header("host")?.trim();
+    let valid = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    valid.then(|| format!("https://{host}"))
+}
+
+fn webhook_url(app: &App, req: &ApiRequest, instance: &Instance) -> Result<String, ApiError> {
+    let base = public_base_url(app, req).ok_or_else(|| {
+        ApiError::Internal(
+            "neither PUBLIC_BASE_URL nor a Host header gives this API's address".into(),
+        )
+    })?;
+    instance
+        .webhook_url(&base)
+        .ok_or_else(|| ApiError::Internal("webhook URL asked for a polling instance".into()))
+}
+
+/// Removes the instance's webhooks at the store. Best effort: a store that is
+/// down must not keep an instance from being deleted; failures are logged.
+async fn unregister(app: &App, instance: &Instance) {
+    if instance.registered_webhooks.is_empty() {
+        return;
+    }
+    let ctx = RegistrationContext {
+        cfg: &instance.configuration,
+        delivery_url: "",
+        guard: &app.settings.guard,
+    };
+    if let Err(e) = instance
+        .element()
+        .unregister_webhooks(ctx, &instance.registered_webhooks)
+        .await
+    {
+        tracing::warn!(instance_id = instance.id, error = %e, "could not remove webhooks at the store");
+    }
+}
+
+fn instance_json(app: &App, req: &ApiRequest, instance: &Instance, token: Option<&str>) -> Value {
+    instance.to_api_json(token, public_base_url(app, req).as_deref())
+}
+
+/// `pageSize` and `nextPage`, as Cloud Elements paged.
+fn page_params(req: &ApiRequest) -> Result<(i32, Option<PageCursor>), ApiError> {
     let page_size = match req.query_param("pageSize") {
         None => DEFAULT_PAGE_SIZE,
         Some(raw) => match raw.trim().parse::<i32>() {
@@ -87,30 +150,90 @@ pub async fn list(app: &App, account: &Account, req: &ApiRequest) -> Result<ApiR
                 ApiError::field("nextPage", "is not a page token this API issued")
             })?),
         };
+    Ok((page_size, cursor))
+}
+
+fn paged(items: Vec<Value>, next: Option<PageCursor>) -> ApiResponse {
+    let resp = ApiResponse::json(200, &Value::Array(items));
+    match next {
+        // Cloud Elements' paging header.
+        Some(next) => resp.with_header("elements-next-page-token", next.encode()),
+        None => resp,
+    }
+}
+
+pub async fn list(app: &App, account: &Account, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let (page_size, cursor) = page_params(req)?;
     let (records, next) = app
         .store
         .list_instances(&account.org_id, page_size, cursor.as_ref())
         .await?;
     let items = records
         .iter()
-        .map(|r| r.open(&app.settings.secrets).map(|i| i.to_api_json(None)))
+        .map(|r| {
+            r.open(&app.settings.secrets)
+                .map(|i| instance_json(app, req, &i, None))
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut resp = ApiResponse::json(200, &Value::Array(items));
-    if let Some(next) = next {
-        // Cloud Elements' paging header.
-        resp = resp.with_header("elements-next-page-token", next.encode());
-    }
-    Ok(resp)
+    Ok(paged(items, next))
+}
+
+/// `GET /instances/{id}/events`: the instance's notifications, newest first,
+/// optionally `?status=pending|delivered|failed|queued`.
+pub async fn list_events(
+    app: &App,
+    account: &Account,
+    req: &ApiRequest,
+    id: &str,
+) -> Result<ApiResponse, ApiError> {
+    let instance = load_owned(app, account, id).await?;
+    let (page_size, cursor) = page_params(req)?;
+    let status = match req.query_param("status") {
+        None => None,
+        Some(raw) => Some(DeliveryStatus::parse(raw.trim()).ok_or_else(|| {
+            ApiError::field(
+                "status",
+                format!("must be pending, delivered, failed or queued, got '{raw}'"),
+            )
+        })?),
+    };
+    let (items, next) = app
+        .store
+        .list_notifications(instance.id, status, page_size, cursor.as_ref())
+        .await?;
+    Ok(paged(
+        items.iter().map(StoredNotification::to_api_json).collect(),
+        next,
+    ))
+}
+
+/// `GET /instances/events/{eventId}`: one notification of the caller's.
+pub async fn get_event(
+    app: &App,
+    account: &Account,
+    _req: &ApiRequest,
+    event_id: &str,
+) -> Result<ApiResponse, ApiError> {
+    let stored = app
+        .store
+        .get_notification(event_id)
+        .await?
+        .filter(|n| n.notification.org_id == account.org_id)
+        .ok_or_else(|| ApiError::NotFound(format!("no event with id {event_id}")))?;
+    Ok(ApiResponse::json(200, &stored.to_api_json()))
 }
 
 pub async fn get(
     app: &App,
     account: &Account,
-    _req: &ApiRequest,
+    req: &ApiRequest,
     id: &str,
 ) -> Result<ApiResponse, ApiError> {
     let instance = load_owned(app, account, id).await?;
-    Ok(ApiResponse::json(200, &instance.to_api_json(None)))
+    Ok(ApiResponse::json(
+        200,
+        &instance_json(app, req, &instance, None),
+    ))
 }
 
 pub async fn patch(
@@ -144,7 +267,10 @@ pub async fn patch(
             other => other.into(),
         })?;
     tracing::info!(request_id = %req.request_id, instance_id = next.id, version = next.version, "instance updated");
-    Ok(ApiResponse::json(200, &next.to_api_json(None)))
+    Ok(ApiResponse::json(
+        200,
+        &instance_json(app, req, &next, None),
+    ))
 }
 
 fn apply_patch(instance: &mut Instance, patch: &Map<String, Value>) -> Result<(), ApiError> {
@@ -194,8 +320,16 @@ pub async fn delete(
 ) -> Result<ApiResponse, ApiError> {
     let id_num = parse_id(id)?;
     match app.store.delete_instance(id_num, &account.org_id).await {
-        Ok(_) => {
+        Ok(old) => {
             tracing::info!(request_id = %req.request_id, instance_id = id_num, "instance deleted");
+            // Its notifications expire through TTL; its webhooks at the store
+            // are removed now.
+            match old.open(&app.settings.secrets) {
+                Ok(instance) => unregister(app, &instance).await,
+                Err(e) => {
+                    tracing::warn!(instance_id = id_num, error = %e, "deleted instance unreadable; webhooks not removed")
+                }
+            }
             Ok(ApiResponse::json(
                 200,
                 &json!({ "id": id_num, "deleted": true }),

@@ -4,4 +4,5 @@
 pub mod admin;
 pub mod http_server;
 pub mod moto;
+pub mod stack;
 pub mod tables;

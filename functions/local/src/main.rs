@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use ce_local::{http_server, moto::MotoServer, tables};
+use ce_local::{http_server, moto::MotoServer, stack, tables};
 use shared::crypto::SecretBox;
 use shared::settings::Settings;
 use shared::store::{NewAccount, Store};
@@ -118,15 +118,17 @@ async fn run(moto: &mut Option<MotoServer>) -> Result<(), Box<dyn std::error::Er
         eprintln!("ce-local: CE_ENCRYPTION_KEY not set; using a random key for this run");
         std::env::set_var("CE_ENCRYPTION_KEY", SecretBox::generate_key_base64());
     }
-    // Local receivers live on 127.0.0.1.
+    // Local receivers and store simulators live on 127.0.0.1.
     std::env::set_var("ALLOW_PRIVATE_NETWORK", "true");
+    if std::env::var("PUBLIC_BASE_URL").is_err() {
+        std::env::set_var("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"));
+    }
     let settings = Settings::load(&shared::store::sdk_config_from_env().await).await?;
-    let app = Arc::new(instances::App::new(store, settings));
-
-    let handler: http_server::Handler = Arc::new(move |req| {
-        let app = app.clone();
-        Box::pin(async move { instances::handle(&app, req).await })
+    let functions = Arc::new(stack::Functions {
+        instances: instances::App::new(store.clone(), settings.clone()),
+        webhooks: webhooks::App::new(store, settings),
     });
+    let handler = stack::handler(functions);
     println!(
         "connector-events local stack ready: http://127.0.0.1:{port}/elements/api-v2 \
          (Authorization: User {user_secret}, Organization {org_secret}; DynamoDB at {endpoint}, tables 'local-*')"

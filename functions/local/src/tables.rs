@@ -300,6 +300,16 @@ mod tests {
                 binding.logical_id
             );
         }
+        // And every table of the template is one the store knows.
+        for def in &defs {
+            assert!(
+                TABLE_BINDINGS
+                    .iter()
+                    .any(|b| b.logical_id == def.logical_id),
+                "template table {} has no binding in shared::store",
+                def.logical_id
+            );
+        }
         let instances = defs
             .iter()
             .find(|d| d.logical_id == "InstancesTable")

@@ -1,10 +1,32 @@
-//! BigCommerce: polling only (v2 API with Basic auth, or OAuth with X-Auth-Token).
+//! BigCommerce: polling (v2 API with Basic auth, or OAuth with X-Auth-Token),
+//! and webhooks beyond the Cloud Elements docs (docs/vendors/webhooks.md §3).
+//!
+//! Webhooks arrive at `/events/bigcommerce/{instanceId}` as
+//! `{scope, store_id, data{type,id}, hash, created_at, producer}` and are
+//! verified by what the instance configures, all of which must pass:
+//! - `bigcommerce.webhook.header.secret`: the value of a custom header set when
+//!   the webhook was created (header name `bigcommerce.webhook.header.name`,
+//!   default `X-Webhook-Secret`);
+//! - `bigcommerce.webhook.signing.secret`: the key of a Standard Webhooks
+//!   signature (`webhook-id`, `webhook-timestamp`, `webhook-signature`), given
+//!   as the app's client secret or in `whsec_…` form.
 
-use super::{default_poller_for, require_all, Element, EventMode, HubResource};
-use crate::config::values::{optional_str, Configuration};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::{default_poller_for, require_all, webhook_denied, Element, EventMode, HubResource};
+use crate::config::values::{field_path, optional_str, Configuration};
 use crate::error::ApiError;
+use crate::events::{Event, EventType};
+use crate::webhook::{plural_object_type, text_at, WebhookContent, WebhookRequest};
 
 pub struct BigCommerce;
+
+pub const HEADER_NAME_KEY: &str = "bigcommerce.webhook.header.name";
+pub const HEADER_SECRET_KEY: &str = "bigcommerce.webhook.header.secret";
+pub const SIGNING_SECRET_KEY: &str = "bigcommerce.webhook.signing.secret";
+pub const DEFAULT_SECRET_HEADER: &str = "X-Webhook-Secret";
 
 const RESOURCES: &[HubResource] = &[
     HubResource {
@@ -30,11 +52,17 @@ impl Element for BigCommerce {
     }
 
     fn modes(&self) -> &'static [EventMode] {
-        &[EventMode::Polling]
+        &[EventMode::Polling, EventMode::Webhook]
     }
 
     fn secret_keys(&self) -> &'static [&'static str] {
-        &["password", "oauth.api.secret", "oauth.access.token"]
+        &[
+            "password",
+            "oauth.api.secret",
+            "oauth.access.token",
+            HEADER_SECRET_KEY,
+            SIGNING_SECRET_KEY,
+        ]
     }
 
     /// Either the legacy v2 API account (`username`, `password`, `store.url`
@@ -53,6 +81,23 @@ impl Element for BigCommerce {
         }
     }
 
+    fn validate_webhook_settings(&self, cfg: &Configuration) -> Result<(), ApiError> {
+        let header = optional_str(cfg, HEADER_SECRET_KEY)?;
+        let signing = optional_str(cfg, SIGNING_SECRET_KEY)?;
+        optional_str(cfg, HEADER_NAME_KEY)?;
+        if header.is_none() && signing.is_none() {
+            return Err(ApiError::field(
+                field_path(HEADER_SECRET_KEY),
+                format!("webhooks need {HEADER_SECRET_KEY} or {SIGNING_SECRET_KEY} to verify the sender"),
+            ));
+        }
+        if let Some(secret) = signing {
+            signing_key(&secret)
+                .map_err(|reason| ApiError::field(field_path(SIGNING_SECRET_KEY), reason))?;
+        }
+        Ok(())
+    }
+
     fn hub_resources(&self) -> &'static [HubResource] {
         RESOURCES
     }
@@ -68,5 +113,89 @@ impl Element for BigCommerce {
 
     fn outbound_url_keys(&self) -> &'static [&'static str] {
         &["store.url", "oauth.callback.url"]
+    }
+
+    fn verify_webhook(&self, cfg: &Configuration, req: &WebhookRequest) -> Result<(), ApiError> {
+        let header_secret = optional_str(cfg, HEADER_SECRET_KEY).ok().flatten();
+        let signing_secret = optional_str(cfg, SIGNING_SECRET_KEY).ok().flatten();
+        if header_secret.is_none() && signing_secret.is_none() {
+            return Err(webhook_denied());
+        }
+        if let Some(expected) = header_secret {
+            let name = optional_str(cfg, HEADER_NAME_KEY)
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| DEFAULT_SECRET_HEADER.to_string());
+            let given = req.header(&name).ok_or_else(webhook_denied)?;
+            if !crate::auth::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+                return Err(webhook_denied());
+            }
+        }
+        if let Some(secret) = signing_secret {
+            let key = signing_key(&secret).map_err(|_| webhook_denied())?;
+            crate::signing::verify_standard_webhooks(
+                &key,
+                req.header("webhook-id"),
+                req.header("webhook-timestamp"),
+                req.header("webhook-signature"),
+                req.body,
+                Utc::now().timestamp(),
+            )
+            .map_err(|_| webhook_denied())?;
+        }
+        Ok(())
+    }
+
+    fn parse_webhook(
+        &self,
+        req: &WebhookRequest,
+        now: DateTime<Utc>,
+    ) -> Result<WebhookContent, ApiError> {
+        let body = req.json_object()?;
+        let scope = text_at(&body, "scope")
+            .ok_or_else(|| ApiError::BadRequest("BigCommerce webhook has no scope".into()))?;
+        // store/order/created, store/order/statusUpdated, store/cart/lineItem/updated
+        let parts: Vec<&str> = scope.split('/').collect();
+        let (resource, verb) = match parts.as_slice() {
+            [_, resource, .., verb] => (*resource, *verb),
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "BigCommerce scope '{scope}' is not store/<resource>/<event>"
+                )))
+            }
+        };
+        let object_id = text_at(&body, "data.id")
+            .ok_or_else(|| ApiError::BadRequest("BigCommerce webhook has no data.id".into()))?;
+        let event_date = text_at(&body, "created_at")
+            .and_then(|t| t.parse::<i64>().ok())
+            .and_then(|secs| Utc.timestamp_opt(secs, 0).single())
+            .unwrap_or(now);
+        let dedupe_key = match text_at(&body, "hash") {
+            Some(hash) => format!("bc-hash:{hash}"),
+            None => format!("bc-body:{}", crate::events::body_digest(req.body)),
+        };
+        let event = Event::new(
+            self.key(),
+            plural_object_type(resource),
+            object_id,
+            EventType::from_verb(verb),
+            event_date,
+        )
+        .with_vendor_event_type(scope.clone());
+        Ok(WebhookContent::Events {
+            dedupe_key,
+            events: vec![event],
+        })
+    }
+}
+
+/// The HMAC key of a Standard Webhooks secret: `whsec_<base64>` decodes to the
+/// key bytes; any other text is the key itself (BigCommerce's client secret).
+fn signing_key(secret: &str) -> Result<Vec<u8>, String> {
+    match secret.strip_prefix("whsec_") {
+        Some(encoded) => B64
+            .decode(encoded)
+            .map_err(|_| "a whsec_ secret must be followed by base64".to_string()),
+        None => Ok(secret.as_bytes().to_vec()),
     }
 }

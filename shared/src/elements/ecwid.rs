@@ -1,15 +1,23 @@
 //! Ecwid: webhooks only, delivered to `/events/ecwid` without an instance id
-//! and routed by `storeId`.
+//! and routed by `storeId` (docs/vendors/webhooks.md §2).
 //!
 //! Configuration keys: `ecwid.store.id`, `ecwid.order.key`, `ecwid.product.key`
 //! (the legacy API secrets the Cloud Elements docs ask for) and
-//! `ecwid.client.secret`, the app's client secret Ecwid signs webhooks with.
+//! `ecwid.client.secret`, the app's client secret Ecwid signs webhooks with:
+//! `X-Ecwid-Webhook-Signature: base64(HMAC-SHA256(client secret, "{eventCreated}.{eventId}"))`.
+//! Without `ecwid.client.secret` no webhook can be verified, so all are refused.
 
-use super::{require_all, Element, EventMode};
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::{require_all, webhook_denied, Element, EventMode};
 use crate::config::values::{optional_str, required_str, Configuration};
 use crate::error::ApiError;
+use crate::events::{Event, EventType};
+use crate::webhook::{plural_object_type, text_at, WebhookContent, WebhookRequest};
 
 pub struct Ecwid;
+
+pub const CLIENT_SECRET_KEY: &str = "ecwid.client.secret";
 
 impl Element for Ecwid {
     fn key(&self) -> &'static str {
@@ -21,11 +29,7 @@ impl Element for Ecwid {
     }
 
     fn secret_keys(&self) -> &'static [&'static str] {
-        &[
-            "ecwid.order.key",
-            "ecwid.product.key",
-            "ecwid.client.secret",
-        ]
+        &["ecwid.order.key", "ecwid.product.key", CLIENT_SECRET_KEY]
     }
 
     fn validate_credentials(&self, cfg: &Configuration) -> Result<(), ApiError> {
@@ -38,11 +42,81 @@ impl Element for Ecwid {
             ));
         }
         optional_str(cfg, "ecwid.product.key")?;
-        optional_str(cfg, "ecwid.client.secret")?;
+        optional_str(cfg, CLIENT_SECRET_KEY)?;
         Ok(())
     }
 
     fn store_identity(&self, cfg: &Configuration) -> Option<String> {
         optional_str(cfg, "ecwid.store.id").ok().flatten()
+    }
+
+    /// Ecwid has one URL for every store: the app's webhook URL.
+    fn webhook_path(&self, _instance_id: u64) -> String {
+        "/events/ecwid".to_string()
+    }
+
+    fn webhook_store_identity(&self, req: &WebhookRequest) -> Result<Option<String>, ApiError> {
+        let body = req.json_object()?;
+        text_at(&body, "storeId")
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest("Ecwid webhook has no storeId".into()))
+    }
+
+    fn verify_webhook(&self, cfg: &Configuration, req: &WebhookRequest) -> Result<(), ApiError> {
+        let secret = optional_str(cfg, CLIENT_SECRET_KEY)
+            .ok()
+            .flatten()
+            .ok_or_else(webhook_denied)?;
+        let signature = req
+            .header("x-ecwid-webhook-signature")
+            .ok_or_else(webhook_denied)?;
+        let body = req.json_object().map_err(|_| webhook_denied())?;
+        let created = text_at(&body, "eventCreated").ok_or_else(webhook_denied)?;
+        let event_id = text_at(&body, "eventId").ok_or_else(webhook_denied)?;
+        let signed = [created.as_bytes(), b".", event_id.as_bytes()];
+        if crate::signing::verify_base64_hmac(secret.as_bytes(), &signed, signature) {
+            Ok(())
+        } else {
+            Err(webhook_denied())
+        }
+    }
+
+    fn parse_webhook(
+        &self,
+        req: &WebhookRequest,
+        now: DateTime<Utc>,
+    ) -> Result<WebhookContent, ApiError> {
+        let body = req.json_object()?;
+        let event_id = text_at(&body, "eventId")
+            .ok_or_else(|| ApiError::BadRequest("Ecwid webhook has no eventId".into()))?;
+        let event_type = text_at(&body, "eventType")
+            .ok_or_else(|| ApiError::BadRequest("Ecwid webhook has no eventType".into()))?;
+        let (resource, verb) = event_type
+            .split_once('.')
+            .unwrap_or((event_type.as_str(), ""));
+        // Orders are known to clients by their public order id, other
+        // entities by their numeric id.
+        let object_id = if resource == "order" {
+            text_at(&body, "data.orderId").or_else(|| text_at(&body, "entityId"))
+        } else {
+            text_at(&body, "entityId")
+        }
+        .ok_or_else(|| ApiError::BadRequest("Ecwid webhook has no entityId".into()))?;
+        let event_date = text_at(&body, "eventCreated")
+            .and_then(|t| t.parse::<i64>().ok())
+            .and_then(|secs| Utc.timestamp_opt(secs, 0).single())
+            .unwrap_or(now);
+        let event = Event::new(
+            self.key(),
+            plural_object_type(resource),
+            object_id,
+            EventType::from_verb(verb),
+            event_date,
+        )
+        .with_vendor_event_type(event_type.clone());
+        Ok(WebhookContent::Events {
+            dedupe_key: format!("ecwid-event:{event_id}"),
+            events: vec![event],
+        })
     }
 }

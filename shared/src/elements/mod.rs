@@ -1,16 +1,18 @@
 //! The element catalog: one file per element, all behind the [`Element`] trait,
 //! so adding an element touches one new file and one line of [`REGISTRY`].
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::values::Configuration;
 use crate::error::ApiError;
+use crate::webhook::{WebhookContent, WebhookRequest};
 
-mod bigcommerce;
-mod ecwid;
-mod one;
-mod woocommerce;
+pub mod bigcommerce;
+pub mod ecwid;
+pub mod one;
+pub mod woocommerce;
 
 pub use bigcommerce::BigCommerce;
 pub use ecwid::Ecwid;
@@ -94,6 +96,86 @@ pub trait Element: Send + Sync + 'static {
     fn outbound_url_keys(&self) -> &'static [&'static str] {
         &[]
     }
+
+    /// A request answered 2xx before the instance is even looked up, such as
+    /// WooCommerce's unsigned creation ping.
+    fn is_handshake(&self, _req: &WebhookRequest) -> bool {
+        false
+    }
+
+    /// For a webhook that arrives without an instance id: the store identity
+    /// it carries, matched against [`Element::store_identity`]. `None` means
+    /// this element needs the instance id in the URL.
+    fn webhook_store_identity(&self, _req: &WebhookRequest) -> Result<Option<String>, ApiError> {
+        Ok(None)
+    }
+
+    /// Verifies the sender against the instance's configuration. Every
+    /// comparison of a secret is constant-time. Fails with 401.
+    fn verify_webhook(&self, _cfg: &Configuration, _req: &WebhookRequest) -> Result<(), ApiError> {
+        Err(ApiError::Unauthorized(format!(
+            "element {} does not accept webhooks",
+            self.key()
+        )))
+    }
+
+    /// The path below `/elements/api-v2` where the vendor must deliver this
+    /// instance's webhooks.
+    fn webhook_path(&self, instance_id: u64) -> String {
+        format!("/events/{}/{instance_id}", self.key())
+    }
+
+    /// Subscribes the store to deliver to us, for vendors with a webhooks API.
+    /// Returns the vendor's ids of what it created, kept to unsubscribe later.
+    /// May add keys to the configuration (a generated signing secret) first,
+    /// through [`Element::prepare_webhook_configuration`].
+    fn register_webhooks<'a>(
+        &'a self,
+        _ctx: RegistrationContext<'a>,
+    ) -> BoxFuture<'a, Result<Vec<String>, ApiError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Removes what [`Element::register_webhooks`] created. Best effort.
+    fn unregister_webhooks<'a>(
+        &'a self,
+        _ctx: RegistrationContext<'a>,
+        _ids: &'a [String],
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Fills in configuration the webhook subscription needs and the user
+    /// does not give (a signing secret we generate).
+    fn prepare_webhook_configuration(&self, _cfg: &mut Configuration) {}
+
+    /// Normalizes a verified webhook into events.
+    fn parse_webhook(
+        &self,
+        _req: &WebhookRequest,
+        _now: DateTime<Utc>,
+    ) -> Result<WebhookContent, ApiError> {
+        Err(ApiError::BadRequest(format!(
+            "element {} does not accept webhooks",
+            self.key()
+        )))
+    }
+}
+
+/// What registering an instance's webhooks at the store needs.
+pub struct RegistrationContext<'a> {
+    pub cfg: &'a Configuration,
+    /// Where the store must deliver: this instance's ingestion URL.
+    pub delivery_url: &'a str,
+    pub guard: &'a crate::netguard::NetGuard,
+}
+
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// The 401 every failed webhook verification answers with; the reason is
+/// logged, never returned, so a prober learns nothing.
+pub(crate) fn webhook_denied() -> ApiError {
+    ApiError::Unauthorized("webhook signature or credentials are invalid".into())
 }
 
 impl std::fmt::Debug for dyn Element {

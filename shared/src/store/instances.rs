@@ -13,6 +13,7 @@ use super::{classify, Store, StoreError};
 use crate::model::{format_date, InstanceRecord};
 
 pub const BY_ORG_INDEX: &str = "by-org";
+pub const BY_STORE_INDEX: &str = "by-store";
 
 /// Where the next page of a listing starts. Opaque to clients; it holds no
 /// organization, so a token can never open another organization's listing.
@@ -23,6 +24,21 @@ pub struct PageCursor {
 }
 
 impl PageCursor {
+    pub(crate) fn new(sort_key: String, item_id: String) -> Self {
+        Self {
+            created_key: sort_key,
+            id: item_id,
+        }
+    }
+
+    pub(crate) fn sort_key(&self) -> &str {
+        &self.created_key
+    }
+
+    pub(crate) fn item_id(&self) -> &str {
+        &self.id
+    }
+
     pub fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(format!("{}\n{}", self.created_key, self.id))
     }
@@ -31,7 +47,8 @@ impl PageCursor {
         let raw = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
         let text = String::from_utf8(raw).ok()?;
         let (created_key, id) = text.split_once('\n')?;
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) || created_key.is_empty() {
+        let id_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !id_ok || created_key.is_empty() {
             return None;
         }
         Some(Self {
@@ -59,6 +76,10 @@ fn to_item(rec: &InstanceRecord) -> Item {
         ("sealed_secrets".into(), s(&rec.sealed_secrets)),
         ("events".into(), s(&rec.events)),
         ("token_hash".into(), s(&rec.token_hash)),
+        (
+            "registered_webhooks".into(),
+            string_list(&rec.registered_webhooks),
+        ),
         ("created_at".into(), s(format_date(rec.created_at))),
         ("updated_at".into(), s(format_date(rec.updated_at))),
         ("version".into(), n(rec.version)),
@@ -87,6 +108,7 @@ fn from_item(item: &Item) -> Result<InstanceRecord, StoreError> {
         poll_interval: get_opt_n(item, "poll_interval")?,
         store_key: get_opt_s(item, "store_key")?,
         token_hash: get_s(item, "token_hash")?,
+        registered_webhooks: get_string_list(item, "registered_webhooks")?,
         created_at: get_time(item, "created_at")?,
         updated_at: get_time(item, "updated_at")?,
         version: get_n(item, "version")?,
@@ -158,6 +180,51 @@ impl Store {
             }
         });
         Ok((records, next))
+    }
+
+    /// Every instance connected to a store (`<element>#<identity>`), for
+    /// webhooks that carry no instance id. Several organizations may connect
+    /// the same store. The index is eventually consistent: an instance created
+    /// a moment ago may not be found yet, and the vendor's retry finds it.
+    pub async fn find_instances_by_store(
+        &self,
+        store_key: &str,
+    ) -> Result<Vec<InstanceRecord>, StoreError> {
+        let mut ids = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.instances)
+                .index_name(BY_STORE_INDEX)
+                .key_condition_expression("store_key = :k")
+                .expression_attribute_values(":k", s(store_key))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out.items() {
+                ids.push(get_s(item, "id")?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let mut records = Vec::with_capacity(ids.len());
+        for id in ids {
+            let id: u64 = id
+                .parse()
+                .map_err(|_| StoreError::Corrupt("instance id is not numeric".into()))?;
+            // The instance may have been deleted since the index saw it.
+            if let Some(rec) = self.get_instance(id).await? {
+                if rec.store_key.as_deref() == Some(store_key) {
+                    records.push(rec);
+                }
+            }
+        }
+        Ok(records)
     }
 
     /// Replaces an instance if it still belongs to `rec.org_id` and still has

@@ -11,6 +11,14 @@
 //! | `by-poll-interval` | `poll_interval` (N), `id` | the poller's instances for one interval (sparse: only polling instances) |
 //! | `by-store` | `store_key` (`<element>#<store identity>`) | route a webhook that carries no instance id (sparse) |
 //!
+//! **NotificationsTable** — key `id` (S, `evt_<hex>`, derived from the instance
+//! and the vendor's dedupe key, so a vendor retry maps to the same item).
+//! | index | keys | used for |
+//! |---|---|---|
+//! | table | `id` | store once (`attribute_not_exists(id)`), read one event |
+//! | `by-instance` | `instance_id`, `created_key` (`<createdDate>#<id>`) | an instance's event log, newest first, filtered by `status` |
+//! Items expire through TTL on `expires_at` (30 days).
+//!
 //! **AccountsTable** — key `pk` (S).
 //! | item | attributes | used for |
 //! |---|---|---|
@@ -20,9 +28,11 @@
 mod accounts;
 mod attrs;
 mod instances;
+mod notifications;
 
 pub use accounts::{Account, NewAccount};
 pub use instances::PageCursor;
+pub use notifications::{Stored, RETENTION_DAYS};
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::Client;
@@ -46,12 +56,17 @@ pub const TABLE_BINDINGS: &[TableBinding] = &[
         logical_id: "AccountsTable",
         env_var: "ACCOUNTS_TABLE",
     },
+    TableBinding {
+        logical_id: "NotificationsTable",
+        env_var: "NOTIFICATIONS_TABLE",
+    },
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tables {
     pub instances: String,
     pub accounts: String,
+    pub notifications: String,
 }
 
 impl Tables {
@@ -65,6 +80,7 @@ impl Tables {
         Ok(Self {
             instances: read("INSTANCES_TABLE")?,
             accounts: read("ACCOUNTS_TABLE")?,
+            notifications: read("NOTIFICATIONS_TABLE")?,
         })
     }
 
@@ -73,6 +89,7 @@ impl Tables {
         Self {
             instances: format!("{prefix}InstancesTable"),
             accounts: format!("{prefix}AccountsTable"),
+            notifications: format!("{prefix}NotificationsTable"),
         }
     }
 
@@ -81,6 +98,7 @@ impl Tables {
         match logical_id {
             "InstancesTable" => Some(&self.instances),
             "AccountsTable" => Some(&self.accounts),
+            "NotificationsTable" => Some(&self.notifications),
             _ => None,
         }
     }

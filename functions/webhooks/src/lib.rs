@@ -1,0 +1,231 @@
+//! The webhooks function: vendor ingestion at
+//! `POST /elements/api-v2/events/{elementKey}[/{instanceId}]`.
+//!
+//! For each request: find the instance(s), verify the sender, normalize the
+//! payload into events, store pending notifications, and only then answer
+//! 2xx. A storage failure answers 503 so the vendor retries; a retry maps to
+//! the same notification ids and collapses.
+
+mod instance_id;
+
+use base64::Engine;
+use chrono::Utc;
+use http::Method;
+use serde_json::json;
+use shared::api::{ApiRequest, ApiResponse};
+use shared::elements::{self, Element};
+use shared::error::ApiError;
+use shared::events::{Notification, Source, MAX_EVENTS_PER_WEBHOOK_NOTIFICATION};
+use shared::model::Instance;
+use shared::settings::Settings;
+use shared::store::{Store, Stored};
+use shared::webhook::{WebhookContent, WebhookRequest};
+
+pub use instance_id::parse_instance_id;
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub store: Store,
+    pub settings: Settings,
+}
+
+impl App {
+    pub fn new(store: Store, settings: Settings) -> Self {
+        Self { store, settings }
+    }
+
+    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let sdk = shared::store::sdk_config_from_env().await;
+        let settings = Settings::load(&sdk).await?;
+        let store = Store::from_env(&sdk)?;
+        Ok(Self::new(store, settings))
+    }
+}
+
+pub async fn handle(app: &App, req: ApiRequest) -> ApiResponse {
+    let started = std::time::Instant::now();
+    let response = match ingest(app, &req).await {
+        Ok(resp) => resp,
+        Err(err) => {
+            if let ApiError::Internal(detail) = &err {
+                tracing::error!(request_id = %req.request_id, error = %detail, "internal error");
+            }
+            ApiResponse::error(&err, &req.request_id)
+        }
+    };
+    tracing::info!(
+        request_id = %req.request_id,
+        path = %req.path,
+        status = response.status,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "webhook"
+    );
+    response
+}
+
+async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let segments = req.segments();
+    let (element_key, instance_segment) = match segments
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["events", element] => (element.to_string(), None),
+        ["events", element, instance] => (element.to_string(), Some(instance.to_string())),
+        _ => {
+            return Err(ApiError::NotFound(format!(
+                "no route for {} {}",
+                req.method, req.path
+            )))
+        }
+    };
+    if req.method != Method::POST {
+        return Err(ApiError::MethodNotAllowed(
+            "webhooks are delivered with POST".into(),
+        ));
+    }
+    if req.body.len() > app.settings.max_body_bytes {
+        return Err(ApiError::PayloadTooLarge {
+            limit: app.settings.max_body_bytes,
+        });
+    }
+    let element = elements::find(&element_key)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown element '{element_key}'")))?;
+    let webhook = WebhookRequest {
+        headers: &req.headers,
+        body: &req.body,
+    };
+    if element.is_handshake(&webhook) {
+        tracing::info!(request_id = %req.request_id, element = element.key(), "webhook handshake answered");
+        return Ok(ApiResponse::json(
+            200,
+            &json!({ "accepted": 0, "handshake": true }),
+        ));
+    }
+
+    let candidates = find_instances(app, element, instance_segment.as_deref(), &webhook).await?;
+    let verified: Vec<Instance> = candidates
+        .into_iter()
+        .filter(
+            |instance| match element.verify_webhook(&instance.configuration, &webhook) {
+                Ok(()) => true,
+                Err(_) => {
+                    // Logged without the header values or secrets.
+                    tracing::warn!(request_id = %req.request_id, element = element.key(),
+                    instance_id = instance.id, "webhook verification failed");
+                    false
+                }
+            },
+        )
+        .collect();
+    if verified.is_empty() {
+        return Err(ApiError::Unauthorized(
+            "webhook signature or credentials are invalid".into(),
+        ));
+    }
+
+    let now = Utc::now();
+    let (dedupe_key, events) = match element.parse_webhook(&webhook, now)? {
+        WebhookContent::Ping => {
+            return Ok(ApiResponse::json(
+                200,
+                &json!({ "accepted": 0, "handshake": true }),
+            ));
+        }
+        WebhookContent::Events { dedupe_key, events } => (dedupe_key, events),
+    };
+    let raw = String::from_utf8_lossy(&req.body).into_owned();
+
+    let mut stored_ids = Vec::new();
+    let mut duplicates = 0;
+    let mut dropped = 0;
+    for instance in &verified {
+        if !instance.events.enabled {
+            // Documented: events off means acknowledged and dropped.
+            dropped += 1;
+            continue;
+        }
+        let batch = Notification::batch(
+            instance.id,
+            &instance.org_id,
+            element.key(),
+            Source::Webhook,
+            events.clone(),
+            &raw,
+            &dedupe_key,
+            MAX_EVENTS_PER_WEBHOOK_NOTIFICATION,
+            now,
+        );
+        match app.store.put_notifications(&batch).await? {
+            Stored::New => stored_ids.extend(batch.iter().map(|n| n.id.clone())),
+            Stored::Duplicate => duplicates += 1,
+        }
+        tracing::info!(request_id = %req.request_id, element = element.key(), instance_id = instance.id,
+            notifications = batch.len(), events = events.len(), "webhook stored");
+    }
+    Ok(ApiResponse::json(
+        200,
+        &json!({
+            "accepted": stored_ids.len(),
+            "eventIds": stored_ids,
+            "duplicates": duplicates,
+            "dropped": dropped,
+        }),
+    ))
+}
+
+/// The instances a webhook is for: the one named in the URL, or every
+/// instance connected to the store the payload names.
+async fn find_instances(
+    app: &App,
+    element: &dyn Element,
+    instance_segment: Option<&str>,
+    webhook: &WebhookRequest<'_>,
+) -> Result<Vec<Instance>, ApiError> {
+    let records = match instance_segment {
+        Some(segment) => {
+            let id = parse_instance_id(segment)
+                .ok_or_else(|| ApiError::NotFound(format!("no instance '{segment}'")))?;
+            app.store
+                .get_instance(id)
+                .await?
+                .filter(|r| r.element_key == element.key())
+                .into_iter()
+                .collect::<Vec<_>>()
+        }
+        None => match element.webhook_store_identity(webhook)? {
+            Some(identity) => {
+                app.store
+                    .find_instances_by_store(&format!("{}#{identity}", element.key()))
+                    .await?
+            }
+            None => {
+                return Err(ApiError::NotFound(format!(
+                    "webhooks for {} must be sent to /events/{}/{{instanceId}}",
+                    element.key(),
+                    element.key()
+                )))
+            }
+        },
+    };
+    let instances: Vec<Instance> = records
+        .iter()
+        .map(|r| r.open(&app.settings.secrets))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(Instance::receives_webhooks)
+        .collect();
+    if instances.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no {} instance receives webhooks at this address",
+            element.key()
+        )));
+    }
+    Ok(instances)
+}
+
+/// Encodes an instance id the way Cloud Elements put it in webhook URLs.
+pub fn base64_instance_id(id: u64) -> String {
+    base64::engine::general_purpose::STANDARD.encode(id.to_string())
+}

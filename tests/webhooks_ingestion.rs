@@ -1,0 +1,1099 @@
+//! Webhook ingestion end to end: simulated stores sign and send real-shaped
+//! payloads; the webhooks function verifies, normalizes and stores them in the
+//! local DynamoDB server; the event log shows what was stored.
+
+use ce_tests::vendors::{bigcommerce, ecwid, one, woocommerce};
+use ce_tests::{call, ingest, new_account, served_stack, stack, test_settings, Reply, Stack};
+use serde_json::{json, Value};
+
+const INSTANCES: &str = "/elements/api-v2/instances";
+
+async fn create(s: &Stack, body: Value) -> Value {
+    let reply = call(
+        &s.app,
+        "POST",
+        INSTANCES,
+        Some(&s.auth),
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body
+}
+
+async fn events_of(s: &Stack, instance_id: &Value) -> Vec<Value> {
+    let reply = call(
+        &s.app,
+        "GET",
+        &format!("{INSTANCES}/{instance_id}/events?pageSize=200"),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body.as_array().unwrap().clone()
+}
+
+fn instance_body(element: &str, configuration: Value) -> Value {
+    let mut cfg = json!({
+        "event.notification.enabled": true,
+        "event.notification.callback.url": "https://mycoolapp.com/events",
+        "event.notification.signature.key": "callback-signing-key",
+    });
+    cfg.as_object_mut()
+        .unwrap()
+        .extend(configuration.as_object().unwrap().clone());
+    json!({"element": {"key": element}, "name": format!("{element} test"), "configuration": cfg})
+}
+
+// ---------------------------------------------------------------- WooCommerce
+
+struct WooSetup {
+    s: Stack,
+    store: woocommerce::WooStore,
+    instance: Value,
+}
+
+async fn woo_setup() -> WooSetup {
+    let s = served_stack().await;
+    let store = woocommerce::start_store("ck_test_key", "cs_test_secret").await;
+    let instance = create(
+        &s,
+        instance_body(
+            "woocommercerest",
+            json!({"store.url": store.base_url, "oauth.api.key": "ck_test_key",
+                   "oauth.api.secret": "cs_test_secret", "event.vendor.type": "webhook"}),
+        ),
+    )
+    .await;
+    WooSetup { s, store, instance }
+}
+
+#[tokio::test]
+async fn woocommerce_webhooks_are_registered_then_deliveries_become_events() {
+    let WooSetup { s, store, instance } = woo_setup().await;
+    let webhook_url = instance["webhookUrl"]
+        .as_str()
+        .expect("webhook instances show their URL");
+    assert_eq!(
+        webhook_url,
+        s.url(&format!("/events/woocommercerest/{}", instance["id"]))
+    );
+    assert!(instance["configuration"]
+        .get("woocommerce.webhook.secret")
+        .is_some_and(|v| v == "********"));
+
+    let registered = store.registered();
+    let mut topics: Vec<&str> = registered.iter().map(|h| h.topic.as_str()).collect();
+    topics.sort();
+    for topic in [
+        "order.created",
+        "order.updated",
+        "order.deleted",
+        "order.restored",
+        "product.created",
+        "customer.deleted",
+        "coupon.updated",
+        "coupon.restored",
+    ] {
+        assert!(
+            topics.contains(&topic),
+            "{topic} not registered: {topics:?}"
+        );
+    }
+    assert!(registered
+        .iter()
+        .all(|h| h.delivery_url == webhook_url && h.status == "active"));
+    let secrets: std::collections::HashSet<&str> =
+        registered.iter().map(|h| h.secret.as_str()).collect();
+    assert_eq!(secrets.len(), 1, "one generated secret for all topics");
+    assert!(secrets.iter().next().unwrap().len() >= 32);
+    // WooCommerce pings each new webhook; the ping is answered 200.
+    let pings = store.pings();
+    assert_eq!(pings.len(), registered.len());
+    assert!(pings.iter().all(|p| p.status == Some(200)), "{pings:?}");
+
+    // The store fires an order update over HTTP to the registered URL.
+    let order = woocommerce::order_payload(
+        727,
+        "processing",
+        "2026-11-20T09:00:00",
+        "2026-11-23T10:15:30",
+    );
+    let fired = store.fire("order.updated", &order).await;
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].status, 200, "{}", fired[0].body);
+
+    let events = events_of(&s, &instance["id"]).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e["status"], "pending");
+    assert_eq!(e["source"], "webhook");
+    assert_eq!(e["events"][0]["objectType"], "orders");
+    assert_eq!(e["events"][0]["objectId"], "727");
+    assert_eq!(e["events"][0]["eventType"], "UPDATED");
+    assert_eq!(e["events"][0]["eventDate"], "2026-11-23T10:15:30.000Z");
+    assert_eq!(e["events"][0]["vendorEventType"], "order.updated");
+    // The raw vendor body is kept byte for byte (PHP's `\/` escapes included).
+    let stored = s
+        .app
+        .store
+        .get_notification(e["id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.notification.raw.as_bytes(),
+        fired[0].delivery.body.as_slice()
+    );
+    assert!(
+        stored.notification.raw.contains("\\/"),
+        "the PHP-escaped slashes are kept"
+    );
+
+    // The single-event read answers the same.
+    let one = call(
+        &s.app,
+        "GET",
+        &format!("{INSTANCES}/events/{}", e["id"].as_str().unwrap()),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!((one.status, one.body["id"].clone()), (200, e["id"].clone()));
+}
+
+#[tokio::test]
+async fn woocommerce_topics_map_to_object_and_event_types() {
+    let WooSetup { s, store, instance } = woo_setup().await;
+    let cases = [
+        (
+            "order.created",
+            woocommerce::order_payload(1, "pending", "2026-11-23T10:00:00", "2026-11-23T10:00:00"),
+            "orders",
+            "CREATED",
+        ),
+        (
+            "order.deleted",
+            woocommerce::deleted_payload(2),
+            "orders",
+            "DELETED",
+        ),
+        (
+            "order.restored",
+            woocommerce::order_payload(3, "pending", "2026-11-20T10:00:00", "2026-11-23T10:00:00"),
+            "orders",
+            "UPDATED",
+        ),
+        (
+            "product.updated",
+            woocommerce::product_payload(4, "Mug", "2026-11-20T10:00:00", "2026-11-23T10:00:00"),
+            "products",
+            "UPDATED",
+        ),
+        (
+            "customer.created",
+            woocommerce::customer_payload(
+                5,
+                "zoe@example.com",
+                "2026-11-23T10:00:00",
+                "2026-11-23T10:00:00",
+            ),
+            "customers",
+            "CREATED",
+        ),
+        (
+            "coupon.updated",
+            woocommerce::coupon_payload(6, "WINTER", "2026-11-20T10:00:00", "2026-11-23T10:00:00"),
+            "discounts",
+            "UPDATED",
+        ),
+    ];
+    for (topic, payload, _, _) in &cases {
+        let fired = store.fire(topic, payload).await;
+        assert_eq!(fired.len(), 1, "{topic}");
+        assert_eq!(fired[0].status, 200, "{topic}: {}", fired[0].body);
+    }
+    let events = events_of(&s, &instance["id"]).await;
+    assert_eq!(events.len(), cases.len());
+    for (topic, payload, object_type, event_type) in cases {
+        let id = payload["id"].to_string();
+        let found = events
+            .iter()
+            .find(|e| e["events"][0]["objectId"] == id.as_str())
+            .unwrap_or_else(|| panic!("{topic}: no event for object {id}"));
+        assert_eq!(found["events"][0]["objectType"], object_type, "{topic}");
+        assert_eq!(found["events"][0]["eventType"], event_type, "{topic}");
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_woocommerce_delivery_yields_one_notification() {
+    let WooSetup { s, store, instance } = woo_setup().await;
+    let hook = store
+        .registered()
+        .into_iter()
+        .find(|h| h.topic == "order.updated")
+        .unwrap();
+    let order =
+        woocommerce::order_payload(9, "completed", "2026-11-20T10:00:00", "2026-11-23T11:00:00");
+    let delivery = woocommerce::delivery(
+        "order.updated",
+        &store.source(),
+        hook.id,
+        "d-e1f2",
+        &hook.secret,
+        &order,
+    );
+    let first = woocommerce::send(&delivery, &hook.delivery_url).await;
+    let second = woocommerce::send(&delivery, &hook.delivery_url).await;
+    assert_eq!(first.0, 200, "{}", first.1);
+    assert_eq!(second.0, 200, "{}", second.1);
+    let second_body: Value = serde_json::from_str(&second.1).unwrap();
+    assert_eq!(second_body["duplicates"], 1);
+    assert_eq!(events_of(&s, &instance["id"]).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_wrong_woocommerce_signature_is_401_and_stores_nothing() {
+    let WooSetup { s, store, instance } = woo_setup().await;
+    let hook = store.registered().into_iter().next().unwrap();
+    let order = woocommerce::order_payload(
+        10,
+        "completed",
+        "2026-11-20T10:00:00",
+        "2026-11-23T11:00:00",
+    );
+    let forged = woocommerce::delivery(
+        "order.updated",
+        &store.source(),
+        hook.id,
+        "d-1",
+        "not-the-secret",
+        &order,
+    );
+    assert_eq!(woocommerce::send(&forged, &hook.delivery_url).await.0, 401);
+    let mut unsigned = woocommerce::delivery(
+        "order.updated",
+        &store.source(),
+        hook.id,
+        "d-2",
+        &hook.secret,
+        &order,
+    );
+    unsigned
+        .headers
+        .retain(|(k, _)| !k.eq_ignore_ascii_case("x-wc-webhook-signature"));
+    assert_eq!(
+        woocommerce::send(&unsigned, &hook.delivery_url).await.0,
+        401
+    );
+    // A body changed after signing fails too.
+    let mut tampered = woocommerce::delivery(
+        "order.updated",
+        &store.source(),
+        hook.id,
+        "d-3",
+        &hook.secret,
+        &order,
+    );
+    tampered.body = woocommerce::php_json_encode(&woocommerce::order_payload(
+        11,
+        "refunded",
+        "2026-11-20T10:00:00",
+        "2026-11-23T11:00:00",
+    ));
+    assert_eq!(
+        woocommerce::send(&tampered, &hook.delivery_url).await.0,
+        401
+    );
+    assert!(events_of(&s, &instance["id"]).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_woocommerce_ping_is_answered_200_with_no_event() {
+    let WooSetup { s, store, instance } = woo_setup().await;
+    let ping = woocommerce::ping(142);
+    let (status, _) = woocommerce::send(&ping, instance["webhookUrl"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    // Also at the element URL, where no instance can be found from a ping.
+    let (status, _) = woocommerce::send(&ping, &s.url("/events/woocommercerest")).await;
+    assert_eq!(status, 200);
+    assert!(events_of(&s, &instance["id"]).await.is_empty());
+    drop(store);
+}
+
+#[tokio::test]
+async fn woocommerce_deliveries_without_an_instance_id_are_routed_by_source() {
+    let WooSetup { s, store, instance } = woo_setup().await;
+    let hook = store
+        .registered()
+        .into_iter()
+        .find(|h| h.topic == "product.created")
+        .unwrap();
+    let product =
+        woocommerce::product_payload(31, "Tee", "2026-11-23T10:00:00", "2026-11-23T10:00:00");
+    let delivery = woocommerce::delivery(
+        "product.created",
+        &store.source(),
+        hook.id,
+        "d-31",
+        &hook.secret,
+        &product,
+    );
+    let (status, body) = woocommerce::send(&delivery, &s.url("/events/woocommercerest")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(events_of(&s, &instance["id"]).await.len(), 1);
+    // A source no instance is connected to is 404.
+    let stranger = woocommerce::delivery(
+        "product.created",
+        "https://other-shop.example/",
+        hook.id,
+        "d-32",
+        &hook.secret,
+        &product,
+    );
+    assert_eq!(
+        woocommerce::send(&stranger, &s.url("/events/woocommercerest"))
+            .await
+            .0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_woocommerce_instance_removes_its_webhooks_at_the_store() {
+    let WooSetup { s, store, instance } = woo_setup().await;
+    assert_eq!(store.registered().len(), 15);
+    let reply = call(
+        &s.app,
+        "DELETE",
+        &format!("{INSTANCES}/{}", instance["id"]),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert!(store.registered().is_empty(), "{:?}", store.registered());
+}
+
+#[tokio::test]
+async fn a_store_refusing_registration_fails_creation_with_nothing_left_behind() {
+    let s = served_stack().await;
+    let store = woocommerce::start_store("ck_right", "cs_right").await;
+    let body = instance_body(
+        "woocommercerest",
+        json!({"store.url": store.base_url, "oauth.api.key": "ck_wrong", "oauth.api.secret": "cs_wrong",
+               "event.vendor.type": "webhook"}),
+    );
+    let reply = call(
+        &s.app,
+        "POST",
+        INSTANCES,
+        Some(&s.auth),
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.body["field"], "configuration.oauth.api.key");
+    assert!(
+        reply.body["message"].as_str().unwrap().contains("401"),
+        "{}",
+        reply.body
+    );
+    assert!(
+        !reply.body.to_string().contains("cs_wrong"),
+        "a secret was echoed"
+    );
+    let listed = call(&s.app, "GET", INSTANCES, Some(&s.auth), None).await;
+    assert_eq!(listed.body, json!([]), "no instance was stored");
+    assert!(store.registered().is_empty());
+
+    // A store failing mid-way: what was created is removed again.
+    let body = instance_body(
+        "woocommercerest",
+        json!({"store.url": store.base_url, "oauth.api.key": "ck_right", "oauth.api.secret": "cs_right",
+               "event.vendor.type": "webhook"}),
+    );
+    store.fail_next(500, 1);
+    let reply = call(
+        &s.app,
+        "POST",
+        INSTANCES,
+        Some(&s.auth),
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    assert!(store.registered().is_empty());
+}
+
+// ---------------------------------------------------------------------- Ecwid
+
+async fn ecwid_instance(s: &Stack, store_id: u64, client_secret: Option<&str>) -> Value {
+    let mut cfg = json!({"ecwid.store.id": store_id.to_string(), "ecwid.order.key": "secret_order",
+                         "ecwid.product.key": "secret_product"});
+    if let Some(secret) = client_secret {
+        cfg["ecwid.client.secret"] = json!(secret);
+    }
+    create(s, instance_body("ecwid", cfg)).await
+}
+
+#[tokio::test]
+async fn ecwid_webhooks_are_routed_by_store_verified_and_deduped_on_event_id() {
+    let s = stack().await;
+    let instance = ecwid_instance(&s, 1003, Some("app-client-secret")).await;
+    assert!(instance["webhookUrl"]
+        .as_str()
+        .unwrap()
+        .ends_with("/elements/api-v2/events/ecwid"));
+
+    let body = ecwid::event(
+        "order.updated",
+        1003,
+        103838293,
+        "80aece08-40e8-4145-8764-6c2f0d3867a5",
+        1469429912,
+        ecwid::order_updated_data("XJ12H"),
+    );
+    let delivery = ecwid::delivery(&body, "app-client-secret");
+    let first = ingest(
+        &s.webhooks,
+        "/events/ecwid",
+        &delivery.headers,
+        &delivery.body,
+    )
+    .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let again = ingest(
+        &s.webhooks,
+        "/events/ecwid",
+        &delivery.headers,
+        &delivery.body,
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.body["duplicates"].clone()),
+        (200, json!(1))
+    );
+
+    let events = events_of(&s, &instance["id"]).await;
+    assert_eq!(events.len(), 1);
+    let e = &events[0]["events"][0];
+    assert_eq!(e["objectType"], "orders");
+    assert_eq!(e["objectId"], "XJ12H", "orders are known by data.orderId");
+    assert_eq!(e["eventType"], "UPDATED");
+    assert_eq!(e["eventDate"], "2016-07-25T06:58:32.000Z");
+
+    // A product event takes entityId.
+    let product = ecwid::docs_product_updated_example();
+    let mut product = product.clone();
+    product["storeId"] = json!(1003);
+    let delivery = ecwid::delivery(&product, "app-client-secret");
+    assert_eq!(
+        ingest(
+            &s.webhooks,
+            "/events/ecwid",
+            &delivery.headers,
+            &delivery.body
+        )
+        .await
+        .status,
+        200
+    );
+    let events = events_of(&s, &instance["id"]).await;
+    let product_event = events
+        .iter()
+        .find(|e| e["events"][0]["objectType"] == "products")
+        .expect("product event");
+    assert_eq!(
+        product_event["events"][0]["objectId"],
+        product["entityId"].to_string()
+    );
+}
+
+#[tokio::test]
+async fn ecwid_signatures_and_stores_are_checked() {
+    let s = stack().await;
+    let instance = ecwid_instance(&s, 2004, Some("right-secret")).await;
+    let body = ecwid::event(
+        "order.created",
+        2004,
+        1,
+        "e-1",
+        1700000000,
+        ecwid::order_created_data("A1"),
+    );
+    let forged = ecwid::delivery(&body, "wrong-secret");
+    assert_eq!(
+        ingest(&s.webhooks, "/events/ecwid", &forged.headers, &forged.body)
+            .await
+            .status,
+        401
+    );
+    let unknown = ecwid::event(
+        "order.created",
+        9999,
+        1,
+        "e-2",
+        1700000000,
+        ecwid::order_created_data("A1"),
+    );
+    let delivery = ecwid::delivery(&unknown, "right-secret");
+    assert_eq!(
+        ingest(
+            &s.webhooks,
+            "/events/ecwid",
+            &delivery.headers,
+            &delivery.body
+        )
+        .await
+        .status,
+        404
+    );
+    assert!(events_of(&s, &instance["id"]).await.is_empty());
+
+    // The docs' body has no client secret: nothing it receives can be verified.
+    let unverifiable = ecwid_instance(&s, 3005, None).await;
+    let body = ecwid::event(
+        "order.created",
+        3005,
+        1,
+        "e-3",
+        1700000000,
+        ecwid::order_created_data("A1"),
+    );
+    let delivery = ecwid::delivery(&body, "anything");
+    assert_eq!(
+        ingest(
+            &s.webhooks,
+            "/events/ecwid",
+            &delivery.headers,
+            &delivery.body
+        )
+        .await
+        .status,
+        401
+    );
+    assert!(events_of(&s, &unverifiable["id"]).await.is_empty());
+}
+
+#[tokio::test]
+async fn two_organizations_on_one_ecwid_store_each_get_their_event() {
+    let s = stack().await;
+    let first = ecwid_instance(&s, 4006, Some("shared-app-secret")).await;
+    let (other_auth, _) = new_account(&s.app.store).await;
+    let other_body = instance_body(
+        "ecwid",
+        json!({"ecwid.store.id": "4006", "ecwid.order.key": "k",
+                                                   "ecwid.client.secret": "shared-app-secret"}),
+    );
+    let reply = call(
+        &s.app,
+        "POST",
+        INSTANCES,
+        Some(&other_auth),
+        Some(&other_body.to_string()),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let second = reply.body;
+    let body = ecwid::event(
+        "order.created",
+        4006,
+        1,
+        "e-4",
+        1700000000,
+        ecwid::order_created_data("B2"),
+    );
+    let delivery = ecwid::delivery(&body, "shared-app-secret");
+    let reply = ingest(
+        &s.webhooks,
+        "/events/ecwid",
+        &delivery.headers,
+        &delivery.body,
+    )
+    .await;
+    assert_eq!(
+        (reply.status, reply.body["accepted"].clone()),
+        (200, json!(2))
+    );
+    assert_eq!(events_of(&s, &first["id"]).await.len(), 1);
+    let theirs = call(
+        &s.app,
+        "GET",
+        &format!("{INSTANCES}/{}/events", second["id"]),
+        Some(&other_auth),
+        None,
+    )
+    .await;
+    assert_eq!(theirs.body.as_array().unwrap().len(), 1);
+    // Neither organization sees the other's events.
+    let event_id = theirs.body[0]["id"].as_str().unwrap();
+    assert_eq!(
+        call(
+            &s.app,
+            "GET",
+            &format!("{INSTANCES}/events/{event_id}"),
+            Some(&s.auth),
+            None
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        call(
+            &s.app,
+            "GET",
+            &format!("{INSTANCES}/{}/events", second["id"]),
+            Some(&s.auth),
+            None
+        )
+        .await
+        .status,
+        404
+    );
+}
+
+// ---------------------------------------------------------------- BigCommerce
+
+#[tokio::test]
+async fn bigcommerce_webhooks_verify_by_custom_header_and_standard_webhooks() {
+    let s = stack().await;
+    let signing_secret = b"bc-app-client-secret";
+    let instance = create(
+        &s,
+        instance_body(
+            "bigcommerce",
+            json!({"username": "admin", "password": "token", "store.url": "https://store-abc.mybigcommerce.com/api/v2",
+                   "event.vendor.type": "webhook",
+                   "bigcommerce.webhook.header.name": "X-Shared-Secret",
+                   "bigcommerce.webhook.header.secret": "header-secret-value",
+                   "bigcommerce.webhook.signing.secret": bigcommerce::whsec(signing_secret)}),
+        ),
+    )
+    .await;
+    let path = format!("/events/bigcommerce/{}", instance["id"]);
+    let now = chrono::Utc::now().timestamp();
+    let body = bigcommerce::webhook(
+        "store/order/created",
+        "abc123",
+        250,
+        "dd70c0976e06b67aaf671e73f49dcb79230ebf9d",
+        now,
+    );
+    let good = bigcommerce::delivery(
+        &body,
+        &[("X-Shared-Secret", "header-secret-value")],
+        Some(signing_secret),
+        "msg_1",
+        now,
+    );
+    let reply = ingest(&s.webhooks, &path, &good.headers, &good.body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // The vendor's retry carries the same hash: one notification.
+    let retry = bigcommerce::delivery(
+        &body,
+        &[("X-Shared-Secret", "header-secret-value")],
+        Some(signing_secret),
+        "msg_2",
+        now,
+    );
+    assert_eq!(
+        ingest(&s.webhooks, &path, &retry.headers, &retry.body)
+            .await
+            .body["duplicates"],
+        1
+    );
+
+    let wrong_header = bigcommerce::delivery(
+        &body,
+        &[("X-Shared-Secret", "guess")],
+        Some(signing_secret),
+        "msg_3",
+        now,
+    );
+    assert_eq!(
+        ingest(
+            &s.webhooks,
+            &path,
+            &wrong_header.headers,
+            &wrong_header.body
+        )
+        .await
+        .status,
+        401
+    );
+    let wrong_signature = bigcommerce::delivery(
+        &body,
+        &[("X-Shared-Secret", "header-secret-value")],
+        Some(b"other"),
+        "msg_4",
+        now,
+    );
+    assert_eq!(
+        ingest(
+            &s.webhooks,
+            &path,
+            &wrong_signature.headers,
+            &wrong_signature.body
+        )
+        .await
+        .status,
+        401
+    );
+    let stale = bigcommerce::delivery(
+        &body,
+        &[("X-Shared-Secret", "header-secret-value")],
+        Some(signing_secret),
+        "msg_5",
+        now - 3600,
+    );
+    assert_eq!(
+        ingest(&s.webhooks, &path, &stale.headers, &stale.body)
+            .await
+            .status,
+        401,
+        "replayed an hour later"
+    );
+
+    let events = events_of(&s, &instance["id"]).await;
+    assert_eq!(events.len(), 1);
+    let e = &events[0]["events"][0];
+    assert_eq!(
+        (
+            e["objectType"].clone(),
+            e["objectId"].clone(),
+            e["eventType"].clone()
+        ),
+        (json!("orders"), json!("250"), json!("CREATED"))
+    );
+    assert_eq!(e["vendorEventType"], "store/order/created");
+    // The base64 instance id Cloud Elements used reaches the same instance.
+    let b64 = webhooks::base64_instance_id(instance["id"].as_u64().unwrap());
+    let body2 = bigcommerce::webhook(
+        "store/product/updated",
+        "abc123",
+        77,
+        "ffff0976e06b67aaf671e73f49dcb79230ebf9d0",
+        now,
+    );
+    let d = bigcommerce::delivery(
+        &body2,
+        &[("X-Shared-Secret", "header-secret-value")],
+        Some(signing_secret),
+        "msg_6",
+        now,
+    );
+    assert_eq!(
+        ingest(
+            &s.webhooks,
+            &format!("/events/bigcommerce/{b64}"),
+            &d.headers,
+            &d.body
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(events_of(&s, &instance["id"]).await.len(), 2);
+}
+
+// ------------------------------------------------------------------------ ONe
+
+async fn one_instance(s: &Stack, enabled: bool) -> Value {
+    let mut body = instance_body(
+        "one",
+        json!({"one.webhook.username": "admin", "one.webhook.password": "s3cret-pass"}),
+    );
+    body["configuration"]["event.notification.enabled"] = json!(enabled);
+    create(s, body).await
+}
+
+#[tokio::test]
+async fn one_webhooks_authenticate_with_basic_and_map_each_event() {
+    let s = stack().await;
+    let instance = one_instance(&s, true).await;
+    let path = format!("/events/one/{}", instance["id"]);
+    let ts = "2026-11-23T10:15:30Z";
+    for body in [
+        one::cart_opened("cust-1", "cart-9", ts),
+        one::client_logged("cust-1", ts),
+        one::offer_opened("cust-1", "offer-5", ts),
+    ] {
+        let d = one::delivery(&body, "admin", "s3cret-pass");
+        let reply = ingest(&s.webhooks, &path, &d.headers, &d.body).await;
+        assert_eq!(reply.status, 200, "{body}: {}", reply.body);
+    }
+    let test = one::delivery(&one::test_webhook(ts), "admin", "s3cret-pass");
+    let reply = ingest(&s.webhooks, &path, &test.headers, &test.body).await;
+    assert_eq!(
+        (reply.status, reply.body["accepted"].clone()),
+        (200, json!(0))
+    );
+    for (user, pass) in [("admin", "wrong"), ("root", "s3cret-pass"), ("", "")] {
+        let d = one::delivery(&one::client_logged("cust-2", ts), user, pass);
+        assert_eq!(
+            ingest(&s.webhooks, &path, &d.headers, &d.body).await.status,
+            401,
+            "{user}:{pass}"
+        );
+    }
+    let mut no_auth = one::delivery(&one::client_logged("cust-3", ts), "admin", "s3cret-pass");
+    no_auth
+        .headers
+        .retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
+    assert_eq!(
+        ingest(&s.webhooks, &path, &no_auth.headers, &no_auth.body)
+            .await
+            .status,
+        401
+    );
+
+    let events = events_of(&s, &instance["id"]).await;
+    assert_eq!(events.len(), 3);
+    let by_vendor = |name: &str| {
+        events
+            .iter()
+            .map(|e| &e["events"][0])
+            .find(|e| e["vendorEventType"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    let cart = by_vendor("Cart opened");
+    assert_eq!(
+        (cart["objectType"].clone(), cart["objectId"].clone()),
+        (json!("carts"), json!("cart-9"))
+    );
+    let login = by_vendor("Client logged");
+    assert_eq!(
+        (login["objectType"].clone(), login["objectId"].clone()),
+        (json!("customers"), json!("cust-1"))
+    );
+    let offer = by_vendor("OfferOpened BO");
+    assert_eq!(
+        (offer["objectType"].clone(), offer["objectId"].clone()),
+        (json!("offers"), json!("offer-5"))
+    );
+    assert_eq!(cart["eventType"], "UNKNOWN");
+    assert_eq!(cart["eventDate"], "2026-11-23T10:15:30.000Z");
+}
+
+#[tokio::test]
+async fn with_events_disabled_a_webhook_is_acknowledged_and_dropped() {
+    let s = stack().await;
+    let instance = one_instance(&s, false).await;
+    let d = one::delivery(
+        &one::client_logged("cust-1", "2026-11-23T10:15:30Z"),
+        "admin",
+        "s3cret-pass",
+    );
+    let reply = ingest(
+        &s.webhooks,
+        &format!("/events/one/{}", instance["id"]),
+        &d.headers,
+        &d.body,
+    )
+    .await;
+    assert_eq!(
+        (reply.status, reply.body["dropped"].clone()),
+        (200, json!(1))
+    );
+    assert!(events_of(&s, &instance["id"]).await.is_empty());
+}
+
+// ---------------------------------------------------------- Rules for all
+
+#[tokio::test]
+async fn bad_requests_get_clear_4xx_answers() {
+    let s = stack().await;
+    let instance = one_instance(&s, true).await;
+    let path = format!("/events/one/{}", instance["id"]);
+    let auth = vec![
+        (
+            "Authorization".to_string(),
+            one::basic_auth("admin", "s3cret-pass"),
+        ),
+        ("Content-Type".into(), "application/json".into()),
+    ];
+    let check = |reply: Reply, status: u16, what: &str| {
+        assert_eq!(reply.status, status, "{what}: {}", reply.body);
+        assert!(
+            reply.body["message"].as_str().is_some() && reply.body["requestId"].as_str().is_some(),
+            "{what}"
+        );
+    };
+    check(
+        ingest(&s.webhooks, &path, &auth, b"{not json").await,
+        400,
+        "malformed JSON",
+    );
+    check(
+        ingest(&s.webhooks, &path, &auth, b"[1,2]").await,
+        400,
+        "not an object",
+    );
+    check(
+        ingest(&s.webhooks, &path, &auth, br#"{"event":"Cart opened"}"#).await,
+        400,
+        "no ids",
+    );
+    let huge = vec![b' '; shared::settings::DEFAULT_MAX_BODY_BYTES + 1];
+    check(
+        ingest(&s.webhooks, &path, &auth, &huge).await,
+        413,
+        "too large",
+    );
+    check(
+        ingest(&s.webhooks, "/events/shopify/1", &auth, b"{}").await,
+        404,
+        "unknown element",
+    );
+    check(
+        ingest(&s.webhooks, "/events/one/424242", &auth, b"{}").await,
+        404,
+        "unknown instance",
+    );
+    check(
+        ingest(&s.webhooks, "/events/one/not-an-id", &auth, b"{}").await,
+        404,
+        "bad instance id",
+    );
+    check(
+        ingest(&s.webhooks, "/events/one", &auth, b"{}").await,
+        404,
+        "ONe needs the instance id",
+    );
+    // An instance of another element at this element's URL is not found.
+    check(
+        ingest(
+            &s.webhooks,
+            &format!("/events/ecwid/{}", instance["id"]),
+            &auth,
+            b"{}",
+        )
+        .await,
+        404,
+        "element mismatch",
+    );
+    assert!(events_of(&s, &instance["id"]).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_stopped_dynamodb_gets_5xx_so_the_vendor_retries() {
+    let s = stack().await;
+    let instance = one_instance(&s, true).await;
+    let dead_client = aws_sdk_dynamodb::Client::from_conf(
+        s.app
+            .store
+            .client()
+            .config()
+            .to_builder()
+            .endpoint_url("http://127.0.0.1:9")
+            .build(),
+    );
+    let dead = webhooks::App::new(
+        shared::store::Store::new(dead_client, s.app.store.tables().clone()),
+        test_settings(),
+    );
+    let d = one::delivery(
+        &one::client_logged("cust-1", "2026-11-23T10:15:30Z"),
+        "admin",
+        "s3cret-pass",
+    );
+    let reply = ingest(
+        &dead,
+        &format!("/events/one/{}", instance["id"]),
+        &d.headers,
+        &d.body,
+    )
+    .await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(
+        events_of(&s, &instance["id"]).await.is_empty(),
+        "nothing was acknowledged"
+    );
+}
+
+#[tokio::test]
+async fn the_event_log_is_paged_newest_first_and_filtered_by_status() {
+    let s = stack().await;
+    let instance = one_instance(&s, true).await;
+    let path = format!("/events/one/{}", instance["id"]);
+    for i in 0..5 {
+        let d = one::delivery(
+            &one::client_logged(&format!("cust-{i}"), &format!("2026-11-23T10:15:3{i}Z")),
+            "admin",
+            "s3cret-pass",
+        );
+        assert_eq!(
+            ingest(&s.webhooks, &path, &d.headers, &d.body).await.status,
+            200
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let mut seen = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let url = match &next {
+            Some(t) => format!(
+                "{INSTANCES}/{}/events?pageSize=2&nextPage={t}",
+                instance["id"]
+            ),
+            None => format!("{INSTANCES}/{}/events?pageSize=2", instance["id"]),
+        };
+        let reply = call(&s.app, "GET", &url, Some(&s.auth), None).await;
+        assert_eq!(reply.status, 200);
+        seen.extend(
+            reply
+                .body
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["events"][0]["objectId"].as_str().unwrap().to_string()),
+        );
+        next = reply
+            .response
+            .header("elements-next-page-token")
+            .map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        ["cust-4", "cust-3", "cust-2", "cust-1", "cust-0"],
+        "newest first, each once"
+    );
+    let pending = call(
+        &s.app,
+        "GET",
+        &format!("{INSTANCES}/{}/events?status=pending", instance["id"]),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(pending.body.as_array().unwrap().len(), 5);
+    let delivered = call(
+        &s.app,
+        "GET",
+        &format!("{INSTANCES}/{}/events?status=delivered", instance["id"]),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(delivered.body, json!([]));
+    let bad = call(
+        &s.app,
+        "GET",
+        &format!("{INSTANCES}/{}/events?status=lost", instance["id"]),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (bad.status, bad.body["field"].clone()),
+        (400, json!("status"))
+    );
+}
