@@ -100,7 +100,7 @@ async fn every_seed_body_is_accepted_once_its_placeholders_are_filled() {
             let hooks = woo.registered();
             assert_eq!(
                 hooks.len(),
-                15,
+                16,
                 "{name}: every WooCommerce topic subscribed"
             );
             assert!(

@@ -364,7 +364,7 @@ async fn woocommerce_deliveries_without_an_instance_id_are_routed_by_source() {
 #[tokio::test]
 async fn deleting_a_woocommerce_instance_removes_its_webhooks_at_the_store() {
     let WooSetup { s, store, instance } = woo_setup().await;
-    assert_eq!(store.registered().len(), 15);
+    assert_eq!(store.registered().len(), 16);
     let reply = call(
         &s.app,
         "DELETE",

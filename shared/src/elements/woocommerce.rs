@@ -39,6 +39,9 @@ pub const WEBHOOK_TOPICS: &[&str] = &[
     "customer.created",
     "customer.updated",
     "customer.deleted",
+    // WooCommerce accepts it though customers are never trashed; subscribing
+    // keeps the four resources alike if a plugin adds trashing.
+    "customer.restored",
     "coupon.created",
     "coupon.updated",
     "coupon.deleted",
