@@ -369,7 +369,13 @@ impl DeliveryStatus {
 pub struct StoredNotification {
     pub notification: Notification,
     pub status: DeliveryStatus,
+    /// Attempts over the notification's life.
     pub attempts: u32,
+    /// Failed attempts since it was (re)queued: the retry schedule position.
+    pub schedule_pos: u32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -387,6 +393,12 @@ impl StoredNotification {
             "source": n.source.as_str(),
             "status": self.status.as_str(),
             "attempts": self.attempts,
+            "nextAttemptDate": (self.status == DeliveryStatus::Pending)
+                .then_some(self.next_attempt_at)
+                .flatten()
+                .map(format_date),
+            "lastStatus": self.last_status.filter(|&c| c != 0),
+            "lastError": self.last_error,
             "createdDate": format_date(n.created_at),
             "updatedDate": format_date(self.updated_at),
             "events": n.events,

@@ -23,6 +23,8 @@ pub struct Instance {
     pub token_hash: String,
     /// The vendor's ids of the webhooks registered at the store for us.
     pub registered_webhooks: Vec<String>,
+    /// Why and since when delivery is paused (a 410 from the callback URL).
+    pub events_paused: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version; every write is conditional on it.
@@ -58,6 +60,9 @@ pub struct InstanceRecord {
     pub store_key: Option<String>,
     pub token_hash: String,
     pub registered_webhooks: Vec<String>,
+    /// Set by the dispatcher when the callback URL answered 410; not written
+    /// by instance updates.
+    pub events_paused: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
@@ -102,6 +107,7 @@ impl Instance {
                 .map(|identity| format!("{}#{identity}", self.element_key)),
             token_hash: self.token_hash.clone(),
             registered_webhooks: self.registered_webhooks.clone(),
+            events_paused: self.events_paused.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
@@ -143,6 +149,7 @@ impl Instance {
             "configuration": config::redact(self.element(), &self.configuration),
             "valid": true,
             "disabled": false,
+            "eventsPaused": self.events_paused,
         });
         if let Some(token) = token {
             body["token"] = Value::String(token.to_string());
@@ -180,6 +187,7 @@ impl InstanceRecord {
             events: serde_json::from_str(&self.events).map_err(|_| corrupt("event settings"))?,
             token_hash: self.token_hash.clone(),
             registered_webhooks: self.registered_webhooks.clone(),
+            events_paused: self.events_paused.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
@@ -218,6 +226,7 @@ mod tests {
             events,
             token_hash: "h".into(),
             registered_webhooks: Vec::new(),
+            events_paused: None,
             created_at: now,
             updated_at: now,
             version: 1,

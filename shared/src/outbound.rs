@@ -28,3 +28,64 @@ pub async fn pinned_client(
             reason: e.to_string(),
         })
 }
+
+/// A DNS resolver that refuses names resolving to addresses the network
+/// guard forbids. The connection is made to exactly the addresses checked
+/// here, so DNS rebinding between check and connect is impossible, and one
+/// client (with its connection pool) can serve every callback URL.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardedResolver {
+    guard: NetGuard,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let guard = self.guard;
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> {
+                    Box::new(GuardError::Unresolvable {
+                        host: host.clone(),
+                        reason: e.to_string(),
+                    })
+                })?
+                .collect();
+            for addr in &addrs {
+                guard
+                    .check_ip(&host, addr.ip())
+                    .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            }
+            let iter: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(iter)
+        })
+    }
+}
+
+/// One client for many user-supplied URLs: guarded resolution, no redirects.
+/// Literal-IP URLs skip DNS, so callers also run [`NetGuard::check_url`].
+pub fn guarded_client(
+    guard: NetGuard,
+    timeout: Duration,
+) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .user_agent(USER_AGENT)
+        .dns_resolver(std::sync::Arc::new(GuardedResolver { guard }))
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_guarded_client_refuses_names_resolving_to_loopback() {
+        let client = guarded_client(NetGuard::new(false), Duration::from_secs(2)).unwrap();
+        let err = client.get("http://localhost:9/").send().await.unwrap_err();
+        assert!(format!("{err:?}").contains("loopback"), "{err:?}");
+    }
+}

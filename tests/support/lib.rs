@@ -12,6 +12,7 @@ use shared::netguard::NetGuard;
 use shared::settings::{Settings, DEFAULT_MAX_BODY_BYTES};
 use shared::store::{NewAccount, Store};
 
+pub mod receiver;
 pub mod seeds;
 pub mod vendors;
 
@@ -72,6 +73,7 @@ pub fn test_settings() -> Settings {
 pub struct Stack {
     pub app: instances::App,
     pub webhooks: webhooks::App,
+    pub dispatcher: dispatcher::App,
     /// `Authorization` header of the first organization's user.
     pub auth: String,
     pub org_id: String,
@@ -90,6 +92,16 @@ impl Stack {
     }
 }
 
+/// The dispatcher's settings in tests: short attempts, and no waiting inside
+/// an attempt for the 5 s retry (tests move time forward through `sweep`).
+pub fn test_dispatch_config() -> dispatcher::DispatchConfig {
+    dispatcher::DispatchConfig {
+        attempt_timeout: std::time::Duration::from_secs(2),
+        inline_retry_max: std::time::Duration::ZERO,
+        ..Default::default()
+    }
+}
+
 /// The functions called directly, with the production network guard.
 pub async fn stack() -> Stack {
     let store = fresh_store().await;
@@ -97,7 +109,8 @@ pub async fn stack() -> Stack {
     let settings = test_settings();
     Stack {
         app: instances::App::new(store.clone(), settings.clone()),
-        webhooks: webhooks::App::new(store, settings),
+        webhooks: webhooks::App::new(store.clone(), settings.clone()),
+        dispatcher: dispatcher::App::new(store, settings, test_dispatch_config()),
         auth,
         org_id,
         base_url: None,
@@ -132,7 +145,8 @@ pub async fn served_stack() -> Stack {
     ));
     Stack {
         app: instances::App::new(store.clone(), settings.clone()),
-        webhooks: webhooks::App::new(store, settings),
+        webhooks: webhooks::App::new(store.clone(), settings.clone()),
+        dispatcher: dispatcher::App::new(store, settings, test_dispatch_config()),
         auth,
         org_id,
         base_url: Some(base_url),

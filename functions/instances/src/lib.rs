@@ -75,6 +75,15 @@ async fn route(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         (["instances", id, "events"], &Method::GET) => {
             routes::list_events(app, &account, req, id).await
         }
+        (["instances", id, "events", "recover"], &Method::POST) => {
+            routes::recover_events(app, &account, req, id).await
+        }
+        (["instances", id, "events", event_id, "retry"], &Method::POST) => {
+            routes::retry_event(app, &account, req, id, event_id).await
+        }
+        (["instances", id, "events", event_id, "deliveries"], &Method::GET) => {
+            routes::list_deliveries(app, &account, req, id, event_id).await
+        }
         (["instances", id], &Method::GET) => routes::get(app, &account, req, id).await,
         (["instances", id], &Method::PATCH) => routes::patch(app, &account, req, id).await,
         (["instances", id], &Method::DELETE) => routes::delete(app, &account, req, id).await,

@@ -41,6 +41,7 @@ pub async fn create(
         events,
         token_hash: instance_token_hash(&token),
         registered_webhooks: Vec::new(),
+        events_paused: None,
         created_at: now,
         updated_at: now,
         version: 1,
@@ -358,4 +359,91 @@ async fn load_owned(app: &App, account: &Account, id: &str) -> Result<Instance, 
         .filter(|r| r.org_id == account.org_id)
         .ok_or_else(|| not_found(id))?;
     record.open(&app.settings.secrets)
+}
+
+/// `POST /instances/{id}/events/{eventId}/retry`: puts one notification back
+/// in the queue, due now, with a fresh retry schedule.
+pub async fn retry_event(
+    app: &App,
+    account: &Account,
+    _req: &ApiRequest,
+    id: &str,
+    event_id: &str,
+) -> Result<ApiResponse, ApiError> {
+    let instance = load_owned(app, account, id).await?;
+    let requeued = app
+        .store
+        .requeue_notification(event_id, &account.org_id, instance.id, Utc::now())
+        .await?;
+    if !requeued {
+        return Err(ApiError::NotFound(format!(
+            "no event {event_id} on instance {id}"
+        )));
+    }
+    let stored = app
+        .store
+        .get_notification(event_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no event {event_id} on instance {id}")))?;
+    Ok(ApiResponse::json(202, &stored.to_api_json()))
+}
+
+/// `POST /instances/{id}/events/recover?since=<RFC 3339>`: resumes delivery
+/// if a 410 paused it, and re-queues every failed or queued notification of
+/// the instance created since then (default: the last 30 days).
+pub async fn recover_events(
+    app: &App,
+    account: &Account,
+    req: &ApiRequest,
+    id: &str,
+) -> Result<ApiResponse, ApiError> {
+    let instance = load_owned(app, account, id).await?;
+    let now = Utc::now();
+    let since = match req.query_param("since") {
+        None => now - chrono::Duration::days(shared::store::RETENTION_DAYS),
+        Some(raw) => chrono::DateTime::parse_from_rfc3339(raw.trim())
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| {
+                ApiError::field(
+                    "since",
+                    format!("must be an RFC 3339 time such as 2026-11-23T10:00:00Z, got '{raw}'"),
+                )
+            })?,
+    };
+    app.store
+        .resume_instance_events(instance.id, &account.org_id)
+        .await?;
+    let requeued = app
+        .store
+        .requeue_stuck_since(instance.id, &account.org_id, since, now)
+        .await?;
+    tracing::info!(request_id = %req.request_id, instance_id = instance.id, requeued, "events recovered");
+    Ok(ApiResponse::json(
+        202,
+        &json!({ "instanceId": instance.id, "requeued": requeued, "since": shared::model::format_date(since), "eventsPaused": false }),
+    ))
+}
+
+/// `GET /instances/{id}/events/{eventId}/deliveries`: every delivery attempt.
+pub async fn list_deliveries(
+    app: &App,
+    account: &Account,
+    _req: &ApiRequest,
+    id: &str,
+    event_id: &str,
+) -> Result<ApiResponse, ApiError> {
+    let instance = load_owned(app, account, id).await?;
+    let stored = app
+        .store
+        .get_notification(event_id)
+        .await?
+        .filter(|n| {
+            n.notification.instance_id == instance.id && n.notification.org_id == account.org_id
+        })
+        .ok_or_else(|| ApiError::NotFound(format!("no event {event_id} on instance {id}")))?;
+    let attempts = app.store.list_attempts(&stored.notification.id).await?;
+    Ok(ApiResponse::json(
+        200,
+        &Value::Array(attempts.iter().map(|a| a.to_api_json()).collect()),
+    ))
 }

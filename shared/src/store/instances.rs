@@ -10,6 +10,8 @@ use super::attrs::{
     get_n, get_opt_n, get_opt_s, get_s, get_string_list, get_time, n, s, string_list, Item,
 };
 use super::{classify, Store, StoreError};
+use chrono::{DateTime, Utc};
+
 use crate::model::{format_date, InstanceRecord};
 
 pub const BY_ORG_INDEX: &str = "by-org";
@@ -109,6 +111,7 @@ fn from_item(item: &Item) -> Result<InstanceRecord, StoreError> {
         store_key: get_opt_s(item, "store_key")?,
         token_hash: get_s(item, "token_hash")?,
         registered_webhooks: get_string_list(item, "registered_webhooks")?,
+        events_paused: get_opt_s(item, "events_paused")?,
         created_at: get_time(item, "created_at")?,
         updated_at: get_time(item, "updated_at")?,
         version: get_n(item, "version")?,
@@ -234,13 +237,74 @@ impl Store {
         rec: &InstanceRecord,
         expected_version: u64,
     ) -> Result<(), StoreError> {
-        self.client
-            .put_item()
+        // An update of the attributes this record owns, not a whole-item put:
+        // the dispatcher's pause flag lives on the same item and must survive.
+        let mut item = to_item(rec);
+        item.remove("id");
+        let mut sets = Vec::new();
+        let mut update = self
+            .client
+            .update_item()
             .table_name(&self.tables.instances)
-            .set_item(Some(to_item(rec)))
-            .condition_expression("org_id = :o AND version = :v")
-            .expression_attribute_values(":o", s(&rec.org_id))
-            .expression_attribute_values(":v", n(expected_version))
+            .key("id", s(rec.id.to_string()));
+        for (i, (name, value)) in item.into_iter().enumerate() {
+            sets.push(format!("#a{i} = :a{i}"));
+            update = update
+                .expression_attribute_names(format!("#a{i}"), name)
+                .expression_attribute_values(format!(":a{i}"), value);
+        }
+        let removes: Vec<&str> = [
+            ("poll_interval", rec.poll_interval.is_none()),
+            ("store_key", rec.store_key.is_none()),
+        ]
+        .iter()
+        .filter(|(_, absent)| *absent)
+        .map(|(name, _)| *name)
+        .collect();
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        update
+            .update_expression(expression)
+            .condition_expression("org_id = :expected_org AND version = :expected_version")
+            .expression_attribute_values(":expected_org", s(&rec.org_id))
+            .expression_attribute_values(":expected_version", n(expected_version))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Pauses event delivery for an instance (its callback URL answered 410).
+    pub async fn pause_instance_events(
+        &self,
+        id: u64,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.instances)
+            .key("id", s(id.to_string()))
+            .update_expression("SET events_paused = :r")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":r", s(format!("{} {reason}", format_date(at))))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Resumes event delivery for an instance of `org_id`.
+    pub async fn resume_instance_events(&self, id: u64, org_id: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.instances)
+            .key("id", s(id.to_string()))
+            .update_expression("REMOVE events_paused")
+            .condition_expression("org_id = :o")
+            .expression_attribute_values(":o", s(org_id))
             .send()
             .await
             .map_err(classify)?;

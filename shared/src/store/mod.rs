@@ -17,7 +17,14 @@
 //! |---|---|---|
 //! | table | `id` | store once (`attribute_not_exists(id)`), read one event |
 //! | `by-instance` | `instance_id`, `created_key` (`<createdDate>#<id>`) | an instance's event log, newest first, filtered by `status` |
-//! Items expire through TTL on `expires_at` (30 days).
+//! | `by-due` | `pending_shard` (`p0`..`p3`, only while pending), `next_attempt_at` (N, ms) | the retry sweep: pending notifications due now |
+//! Items expire through TTL on `expires_at` (30 days). Delivery claims a
+//! notification with a lease (`lease_until`, `lease_owner`); completing an
+//! attempt is conditional on still holding it.
+//!
+//! **DeliveriesTable** — key `notification_id` (S), `attempt` (N): one item
+//! per delivery attempt (status, latency, first 1 KiB of the response, error),
+//! the delivery log of one event. TTL on `expires_at`.
 //!
 //! **AccountsTable** — key `pk` (S).
 //! | item | attributes | used for |
@@ -32,7 +39,7 @@ mod notifications;
 
 pub use accounts::{Account, NewAccount};
 pub use instances::PageCursor;
-pub use notifications::{Stored, RETENTION_DAYS};
+pub use notifications::{AttemptRecord, Claim, Completion, Stored, PENDING_SHARDS, RETENTION_DAYS};
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::Client;
@@ -60,6 +67,10 @@ pub const TABLE_BINDINGS: &[TableBinding] = &[
         logical_id: "NotificationsTable",
         env_var: "NOTIFICATIONS_TABLE",
     },
+    TableBinding {
+        logical_id: "DeliveriesTable",
+        env_var: "DELIVERIES_TABLE",
+    },
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +78,7 @@ pub struct Tables {
     pub instances: String,
     pub accounts: String,
     pub notifications: String,
+    pub deliveries: String,
 }
 
 impl Tables {
@@ -81,6 +93,7 @@ impl Tables {
             instances: read("INSTANCES_TABLE")?,
             accounts: read("ACCOUNTS_TABLE")?,
             notifications: read("NOTIFICATIONS_TABLE")?,
+            deliveries: read("DELIVERIES_TABLE")?,
         })
     }
 
@@ -90,6 +103,7 @@ impl Tables {
             instances: format!("{prefix}InstancesTable"),
             accounts: format!("{prefix}AccountsTable"),
             notifications: format!("{prefix}NotificationsTable"),
+            deliveries: format!("{prefix}DeliveriesTable"),
         }
     }
 
@@ -99,6 +113,7 @@ impl Tables {
             "InstancesTable" => Some(&self.instances),
             "AccountsTable" => Some(&self.accounts),
             "NotificationsTable" => Some(&self.notifications),
+            "DeliveriesTable" => Some(&self.deliveries),
             _ => None,
         }
     }

@@ -3,15 +3,26 @@
 //! one at a time or as an instance's event log.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use super::attrs::{get_n, get_s, get_time, n, s, Item};
+use super::attrs::{get_n, get_opt_n, get_opt_s, get_s, get_time, n, s, Item};
 use super::instances::PageCursor;
 use super::{classify, Store, StoreError};
 use crate::events::{DeliveryStatus, Event, Notification, Source, StoredNotification};
 use crate::model::format_date;
 
 pub const BY_INSTANCE_INDEX: &str = "by-instance";
+pub const BY_DUE_INDEX: &str = "by-due";
+
+/// Pending notifications are spread over this many index partitions, so the
+/// retry sweep never reads one hot partition.
+pub const PENDING_SHARDS: u32 = 4;
+
+/// The `by-due` partition of a pending notification, from its id.
+fn pending_shard(id: &str) -> String {
+    let last = id.bytes().last().unwrap_or(b'0');
+    format!("p{}", u32::from(last) % PENDING_SHARDS)
+}
 
 /// How long a notification is kept (DynamoDB TTL on `expires_at`).
 pub const RETENTION_DAYS: i64 = 30;
@@ -47,6 +58,12 @@ fn to_item(notification: &Notification, status: DeliveryStatus) -> Item {
         ("updated_at".into(), s(format_date(nt.created_at))),
         ("created_key".into(), s(created_key(nt.created_at, &nt.id))),
         ("attempts".into(), n(0)),
+        ("schedule_pos".into(), n(0)),
+        (
+            "next_attempt_at".into(),
+            n(nt.created_at.timestamp_millis()),
+        ),
+        ("pending_shard".into(), s(pending_shard(&nt.id))),
         (
             "expires_at".into(),
             n((nt.created_at + Duration::days(RETENTION_DAYS)).timestamp()),
@@ -85,6 +102,11 @@ fn from_item(item: &Item) -> Result<StoredNotification, StoreError> {
         },
         status,
         attempts: get_n(item, "attempts")?,
+        schedule_pos: get_opt_n(item, "schedule_pos")?.unwrap_or(0),
+        next_attempt_at: get_opt_n::<i64>(item, "next_attempt_at")?
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+        last_status: get_opt_n(item, "last_status")?,
+        last_error: get_opt_s(item, "last_error")?,
         updated_at: get_time(item, "updated_at")?,
     })
 }
@@ -187,5 +209,381 @@ impl Store {
             }
         });
         Ok((items, next))
+    }
+}
+
+/// A notification claimed for one delivery attempt: nobody else attempts it
+/// until the lease ends or this attempt completes.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub stored: StoredNotification,
+    /// 1-based number of this attempt over the notification's life.
+    pub attempt: u32,
+    pub lease_owner: String,
+}
+
+/// How an attempt ended, as recorded on the notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion {
+    Delivered {
+        status: u16,
+    },
+    Retry {
+        next_at: DateTime<Utc>,
+        schedule_pos: u32,
+        status: Option<u16>,
+        error: String,
+    },
+    Failed {
+        status: Option<u16>,
+        error: String,
+    },
+    /// Held: delivery is paused for the instance.
+    Queued {
+        reason: String,
+    },
+}
+
+/// One delivery attempt, kept for the delivery log (TTL like notifications).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub notification_id: String,
+    pub attempt: u32,
+    pub at: DateTime<Utc>,
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    /// The first 1 KiB of the response body.
+    pub response_head: String,
+    pub error: Option<String>,
+}
+
+impl AttemptRecord {
+    pub fn to_api_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "attempt": self.attempt,
+            "date": format_date(self.at),
+            "status": self.status,
+            "latencyMs": self.latency_ms,
+            "response": self.response_head,
+            "error": self.error,
+        })
+    }
+}
+
+impl Store {
+    /// Claims a due, pending, unleased notification for one attempt and
+    /// counts the attempt. `None` when it is not due, not pending, or another
+    /// dispatcher holds it: the caller simply skips it.
+    pub async fn claim_notification(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Option<Claim>, StoreError> {
+        let owner = crate::ids::new_request_id();
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key("id", s(id))
+            .update_expression("SET lease_until = :lu, lease_owner = :lo, attempts = attempts + :one")
+            .condition_expression(
+                "#st = :pending AND next_attempt_at <= :now AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .expression_attribute_values(":lu", n((now + lease).timestamp_millis()))
+            .expression_attribute_values(":lo", s(&owner))
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                let item = out
+                    .attributes
+                    .ok_or_else(|| StoreError::Corrupt("claim returned no item".into()))?;
+                let stored = from_item(&item)?;
+                Ok(Some(Claim {
+                    attempt: stored.attempts,
+                    stored,
+                    lease_owner: owner,
+                }))
+            }
+            Err(e) => match classify(e) {
+                StoreError::ConditionFailed => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Records how a claimed attempt ended. Conditional on still holding the
+    /// lease, so a slow dispatcher whose lease ran out cannot overwrite the
+    /// outcome of the one that took over.
+    pub async fn complete_attempt(
+        &self,
+        claim: &Claim,
+        completion: &Completion,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key("id", s(&claim.stored.notification.id))
+            .condition_expression("lease_owner = :me")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":me", s(&claim.lease_owner))
+            .expression_attribute_values(":now", s(format_date(now)));
+        let (status, expression) = match completion {
+            Completion::Delivered { status: code } => {
+                update = update.expression_attribute_values(":code", n(*code));
+                (
+                    DeliveryStatus::Delivered,
+                    "SET #st = :st, updated_at = :now, last_status = :code REMOVE pending_shard, lease_until, lease_owner, last_error",
+                )
+            }
+            Completion::Retry {
+                next_at,
+                schedule_pos,
+                status: code,
+                error,
+            } => {
+                update = update
+                    .expression_attribute_values(":next", n(next_at.timestamp_millis()))
+                    .expression_attribute_values(":pos", n(*schedule_pos))
+                    .expression_attribute_values(":err", s(error))
+                    .expression_attribute_values(":code", n(code.unwrap_or(0)));
+                (
+                    DeliveryStatus::Pending,
+                    "SET #st = :st, updated_at = :now, next_attempt_at = :next, schedule_pos = :pos, last_error = :err, last_status = :code REMOVE lease_until, lease_owner",
+                )
+            }
+            Completion::Failed {
+                status: code,
+                error,
+            } => {
+                update = update
+                    .expression_attribute_values(":err", s(error))
+                    .expression_attribute_values(":code", n(code.unwrap_or(0)));
+                (
+                    DeliveryStatus::Failed,
+                    "SET #st = :st, updated_at = :now, last_error = :err, last_status = :code REMOVE pending_shard, lease_until, lease_owner",
+                )
+            }
+            Completion::Queued { reason } => {
+                update = update.expression_attribute_values(":err", s(reason));
+                (
+                    DeliveryStatus::Queued,
+                    "SET #st = :st, updated_at = :now, last_error = :err REMOVE pending_shard, lease_until, lease_owner",
+                )
+            }
+        };
+        update
+            .update_expression(expression)
+            .expression_attribute_values(":st", s(status.as_str()))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Ids of pending notifications due by `now`, oldest due first per shard.
+    pub async fn due_notification_ids(
+        &self,
+        now: DateTime<Utc>,
+        limit: i32,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        for shard in 0..PENDING_SHARDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.notifications)
+                .index_name(BY_DUE_INDEX)
+                .key_condition_expression("pending_shard = :p AND next_attempt_at <= :now")
+                .expression_attribute_values(":p", s(format!("p{shard}")))
+                .expression_attribute_values(":now", n(now.timestamp_millis()))
+                .limit(limit)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out.items() {
+                ids.push(get_s(item, "id")?);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Puts a notification back in the queue, due now, with a fresh retry
+    /// schedule. Only for the owner's notification of that instance; `false`
+    /// when there is none.
+    pub async fn requeue_notification(
+        &self,
+        id: &str,
+        org_id: &str,
+        instance_id: u64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.requeue_where(
+            id,
+            now,
+            "org_id = :o AND instance_id = :i",
+            org_id,
+            instance_id,
+            false,
+        )
+        .await
+    }
+
+    async fn requeue_where(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        condition: &str,
+        org_id: &str,
+        instance_id: u64,
+        only_stuck: bool,
+    ) -> Result<bool, StoreError> {
+        let mut condition = condition.to_string();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key("id", s(id))
+            .update_expression(
+                "SET #st = :pending, next_attempt_at = :next, schedule_pos = :zero, pending_shard = :shard, updated_at = :now REMOVE lease_until, lease_owner",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
+            .expression_attribute_values(":next", n(now.timestamp_millis()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":shard", s(pending_shard(id)))
+            .expression_attribute_values(":now", s(format_date(now)))
+            .expression_attribute_values(":o", s(org_id))
+            .expression_attribute_values(":i", s(instance_id.to_string()));
+        if only_stuck {
+            condition.push_str(" AND (#st = :failed OR #st = :queued)");
+            update = update
+                .expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
+                .expression_attribute_values(":queued", s(DeliveryStatus::Queued.as_str()));
+        }
+        match update.condition_expression(condition).send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match classify(e) {
+                StoreError::ConditionFailed => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Re-queues every failed or queued notification of an instance created
+    /// at or after `since`. Returns how many were re-queued.
+    pub async fn requeue_stuck_since(
+        &self,
+        instance_id: u64,
+        org_id: &str,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut start = None;
+        let mut count = 0;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.notifications)
+                .index_name(BY_INSTANCE_INDEX)
+                .key_condition_expression("instance_id = :i AND created_key >= :since")
+                .filter_expression("#st = :failed OR #st = :queued")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":i", s(instance_id.to_string()))
+                .expression_attribute_values(":since", s(format_date(since)))
+                .expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
+                .expression_attribute_values(":queued", s(DeliveryStatus::Queued.as_str()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out.items() {
+                let id = get_s(item, "id")?;
+                if self
+                    .requeue_where(
+                        &id,
+                        now,
+                        "org_id = :o AND instance_id = :i",
+                        org_id,
+                        instance_id,
+                        true,
+                    )
+                    .await?
+                {
+                    count += 1;
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(count);
+            }
+        }
+    }
+
+    pub async fn record_attempt(&self, a: &AttemptRecord) -> Result<(), StoreError> {
+        let mut item = Item::from([
+            ("notification_id".into(), s(&a.notification_id)),
+            ("attempt".into(), n(a.attempt)),
+            ("at".into(), s(format_date(a.at))),
+            ("latency_ms".into(), n(a.latency_ms)),
+            ("response_head".into(), s(&a.response_head)),
+            (
+                "expires_at".into(),
+                n((a.at + Duration::days(RETENTION_DAYS)).timestamp()),
+            ),
+        ]);
+        if let Some(code) = a.status {
+            item.insert("status".into(), n(code));
+        }
+        if let Some(error) = &a.error {
+            item.insert("error".into(), s(error));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.tables.deliveries)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Every recorded attempt of a notification, first attempt first.
+    pub async fn list_attempts(
+        &self,
+        notification_id: &str,
+    ) -> Result<Vec<AttemptRecord>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.deliveries)
+            .key_condition_expression("notification_id = :n")
+            .expression_attribute_values(":n", s(notification_id))
+            .send()
+            .await
+            .map_err(classify)?;
+        out.items()
+            .iter()
+            .map(|item| {
+                Ok(AttemptRecord {
+                    notification_id: get_s(item, "notification_id")?,
+                    attempt: get_n(item, "attempt")?,
+                    at: get_time(item, "at")?,
+                    status: get_opt_n(item, "status")?,
+                    latency_ms: get_n(item, "latency_ms")?,
+                    response_head: get_opt_s(item, "response_head")?.unwrap_or_default(),
+                    error: get_opt_s(item, "error")?,
+                })
+            })
+            .collect()
     }
 }

@@ -1,0 +1,580 @@
+//! Callback dispatch against a local receiver that verifies signatures with
+//! its own implementation (tests/support/receiver.rs): signing, the retry
+//! schedule, receiver behaviours, crashes, replay and the network guard.
+
+use base64::Engine;
+use ce_tests::receiver::{start_receiver, Behaviour, Receiver};
+use ce_tests::vendors::one;
+use ce_tests::{call, ingest, served_stack, test_dispatch_config, test_settings, Stack};
+use chrono::{Duration, Utc};
+use dispatcher::{attempt, sweep, Outcome};
+use serde_json::{json, Value};
+use shared::events::DeliveryStatus;
+
+const INSTANCES: &str = "/elements/api-v2/instances";
+const SIGNATURE_KEY: &str = "callback-signing-key";
+
+fn whsec() -> String {
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(SIGNATURE_KEY)
+    )
+}
+
+async fn receiver() -> Receiver {
+    start_receiver(Some(&whsec()), Some(SIGNATURE_KEY.as_bytes())).await
+}
+
+/// An ONe instance calling back `callback`, and a way to make events for it.
+async fn instance(s: &Stack, callback: &str) -> Value {
+    let body = json!({"element": {"key": "one"}, "name": "dispatch test", "configuration": {
+        "event.notification.enabled": true,
+        "event.notification.callback.url": callback,
+        "event.notification.signature.key": SIGNATURE_KEY,
+        "one.webhook.username": "admin", "one.webhook.password": "pw"}});
+    let reply = call(
+        &s.app,
+        "POST",
+        INSTANCES,
+        Some(&s.auth),
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body
+}
+
+/// Ingests one ONe event; returns the notification id.
+async fn event(s: &Stack, instance: &Value, customer: &str) -> String {
+    let d = one::delivery(
+        &one::client_logged(customer, "2026-11-23T10:15:30Z"),
+        "admin",
+        "pw",
+    );
+    let reply = ingest(
+        &s.webhooks,
+        &format!("/events/one/{}", instance["id"]),
+        &d.headers,
+        &d.body,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["eventIds"][0].as_str().unwrap().to_string()
+}
+
+async fn status_of(s: &Stack, id: &str) -> DeliveryStatus {
+    s.app
+        .store
+        .get_notification(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+}
+
+#[tokio::test]
+async fn a_notification_is_delivered_signed_verifiably_in_both_schemes() {
+    let s = served_stack().await;
+    let r = receiver().await;
+    let inst = instance(&s, &r.url).await;
+    let id = event(&s, &inst, "cust-1").await;
+
+    assert_eq!(
+        attempt(&s.dispatcher, &id, Utc::now()).await.unwrap(),
+        Outcome::Delivered
+    );
+    let got = r.received();
+    assert_eq!(got.len(), 1);
+    let cb = &got[0];
+    assert!(
+        cb.standard_signature_valid,
+        "Standard Webhooks signature verifies with whsec_ + base64(key)"
+    );
+    assert!(
+        cb.elements_signature_valid,
+        "Elements-Webhook-Signature verifies"
+    );
+    assert_eq!(cb.webhook_id.as_deref(), Some(id.as_str()));
+    assert_eq!(cb.elements_webhook_id.as_deref(), Some(id.as_str()));
+    let msg = &cb.json["message"];
+    assert_eq!(msg["eventId"], id.as_str());
+    assert_eq!(msg["instanceId"], inst["id"]);
+    assert_eq!(msg["instance_id"], inst["id"]);
+    assert_eq!(msg["elementKey"], "one");
+    assert_eq!(msg["events"][0]["objectType"], "customers");
+    assert_eq!(msg["events"][0]["objectId"], "cust-1");
+    assert_eq!(msg["raw"]["event"], "Client logged");
+    assert_eq!(status_of(&s, &id).await, DeliveryStatus::Delivered);
+    // A delivered notification is not delivered again.
+    assert_eq!(
+        attempt(&s.dispatcher, &id, Utc::now()).await.unwrap(),
+        Outcome::Skipped
+    );
+    assert_eq!(r.received().len(), 1);
+
+    let log = call(
+        &s.app,
+        "GET",
+        &format!("{INSTANCES}/{}/events/{id}/deliveries", inst["id"]),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(log.status, 200);
+    assert_eq!(log.body.as_array().unwrap().len(), 1);
+    assert_eq!(log.body[0]["status"], 200);
+    assert_eq!(log.body[0]["attempt"], 1);
+}
+
+#[tokio::test]
+async fn failures_retry_on_the_schedule_with_a_stable_webhook_id() {
+    let s = served_stack().await;
+    let r = receiver().await;
+    let inst = instance(&s, &r.url).await;
+    let id = event(&s, &inst, "cust-2").await;
+    r.script(vec![Behaviour::Status(500), Behaviour::Status(503)]);
+
+    let t0 = Utc::now();
+    let first = attempt(&s.dispatcher, &id, t0).await.unwrap();
+    let Outcome::RetryScheduled { at } = first else {
+        panic!("{first:?}")
+    };
+    let wait = (at - t0).num_milliseconds();
+    assert!(
+        (4_000..=6_100).contains(&wait),
+        "second attempt 5 s ± 20 % later, got {wait} ms"
+    );
+    // Not due yet: a sweep now does nothing.
+    assert_eq!(sweep(&s.dispatcher, t0).await.unwrap().delivered, 0);
+    assert_eq!(r.received().len(), 1);
+
+    let second = attempt(&s.dispatcher, &id, t0 + Duration::seconds(7))
+        .await
+        .unwrap();
+    let Outcome::RetryScheduled { at } = second else {
+        panic!("{second:?}")
+    };
+    let wait = (at - (t0 + Duration::seconds(7))).num_seconds();
+    assert!(
+        (238..=361).contains(&wait),
+        "third attempt 5 min ± 20 % later, got {wait} s"
+    );
+
+    let report = sweep(&s.dispatcher, t0 + Duration::minutes(7))
+        .await
+        .unwrap();
+    assert_eq!(report.delivered, 1, "{report:?}");
+    let ids: Vec<Option<String>> = r.received().iter().map(|c| c.webhook_id.clone()).collect();
+    assert_eq!(
+        ids,
+        vec![Some(id.clone()); 3],
+        "the same webhook-id on every attempt"
+    );
+    assert!(r.received().iter().all(|c| c.standard_signature_valid));
+    let log = s.app.store.list_attempts(&id).await.unwrap();
+    assert_eq!(
+        log.iter().map(|a| a.status).collect::<Vec<_>>(),
+        [Some(500), Some(503), Some(200)]
+    );
+    assert!(log[0].error.as_deref().unwrap_or("").is_empty() || log[0].status.is_some());
+}
+
+#[tokio::test]
+async fn an_exhausted_schedule_fails_the_notification_and_replay_delivers_it() {
+    let s = served_stack().await;
+    let r = receiver().await;
+    r.set_default(Behaviour::Status(500));
+    let inst = instance(&s, &r.url).await;
+    let id = event(&s, &inst, "cust-3").await;
+    let mut now = Utc::now();
+    for n in 1..=8 {
+        let outcome = attempt(&s.dispatcher, &id, now).await.unwrap();
+        if n < 8 {
+            assert!(
+                matches!(outcome, Outcome::RetryScheduled { .. }),
+                "attempt {n}: {outcome:?}"
+            );
+        } else {
+            assert_eq!(outcome, Outcome::Failed, "eight attempts, then failed");
+        }
+        now += Duration::hours(13);
+    }
+    assert_eq!(r.received().len(), 8);
+    assert_eq!(status_of(&s, &id).await, DeliveryStatus::Failed);
+    let failed = call(
+        &s.app,
+        "GET",
+        &format!("{INSTANCES}/{}/events?status=failed", inst["id"]),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(
+        failed.body.as_array().unwrap().len(),
+        1,
+        "exhausted deliveries stay listable"
+    );
+    assert_eq!(failed.body[0]["lastStatus"], 500);
+    assert_eq!(
+        sweep(&s.dispatcher, now).await.unwrap().due,
+        0,
+        "a failed notification is not swept"
+    );
+
+    r.set_default(Behaviour::Status(200));
+    let retry = call(
+        &s.app,
+        "POST",
+        &format!("{INSTANCES}/{}/events/{id}/retry", inst["id"]),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(retry.status, 202, "{}", retry.body);
+    assert_eq!(retry.body["status"], "pending");
+    let report = sweep(&s.dispatcher, Utc::now()).await.unwrap();
+    assert_eq!(report.delivered, 1, "{report:?}");
+    assert_eq!(status_of(&s, &id).await, DeliveryStatus::Delivered);
+    assert_eq!(r.accepted_ids().get(&id), Some(&1));
+    // Retrying someone else's or an unknown event is a 404.
+    let unknown = call(
+        &s.app,
+        "POST",
+        &format!("{INSTANCES}/{}/events/evt_nope/retry", inst["id"]),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+}
+
+#[tokio::test]
+async fn a_410_pauses_the_instance_and_recover_resumes_it() {
+    let s = served_stack().await;
+    let r = receiver().await;
+    r.script(vec![Behaviour::Status(410)]);
+    let inst = instance(&s, &r.url).await;
+    let first = event(&s, &inst, "cust-4").await;
+    assert_eq!(
+        attempt(&s.dispatcher, &first, Utc::now()).await.unwrap(),
+        Outcome::Queued
+    );
+    assert_eq!(status_of(&s, &first).await, DeliveryStatus::Queued);
+    let shown = call(
+        &s.app,
+        "GET",
+        &format!("{INSTANCES}/{}", inst["id"]),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert!(
+        shown.body["eventsPaused"]
+            .as_str()
+            .is_some_and(|r| r.contains("410")),
+        "{}",
+        shown.body
+    );
+
+    // While paused, new notifications are kept as queued without a request.
+    let second = event(&s, &inst, "cust-5").await;
+    assert_eq!(
+        attempt(&s.dispatcher, &second, Utc::now()).await.unwrap(),
+        Outcome::Queued
+    );
+    assert_eq!(r.received().len(), 1);
+    // An instance update does not lose the pause.
+    let patch = json!({"name": "renamed"}).to_string();
+    assert_eq!(
+        call(
+            &s.app,
+            "PATCH",
+            &format!("{INSTANCES}/{}", inst["id"]),
+            Some(&s.auth),
+            Some(&patch)
+        )
+        .await
+        .status,
+        200
+    );
+    let shown = call(
+        &s.app,
+        "GET",
+        &format!("{INSTANCES}/{}", inst["id"]),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert!(shown.body["eventsPaused"].is_string());
+
+    let since =
+        (Utc::now() - Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let recovered = call(
+        &s.app,
+        "POST",
+        &format!("{INSTANCES}/{}/events/recover?since={since}", inst["id"]),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(recovered.status, 202, "{}", recovered.body);
+    assert_eq!(recovered.body["requeued"], 2);
+    let report = sweep(&s.dispatcher, Utc::now()).await.unwrap();
+    assert_eq!(report.delivered, 2, "{report:?}");
+    let shown = call(
+        &s.app,
+        "GET",
+        &format!("{INSTANCES}/{}", inst["id"]),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert!(shown.body["eventsPaused"].is_null());
+    let bad = call(
+        &s.app,
+        "POST",
+        &format!("{INSTANCES}/{}/events/recover?since=yesterday", inst["id"]),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (bad.status, bad.body["field"].clone()),
+        (400, json!("since"))
+    );
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_redirects_count_as_failures() {
+    let s = served_stack().await;
+    let r = receiver().await;
+    r.script(vec![
+        Behaviour::RetryAfter(429, "120".into()),
+        Behaviour::Redirect(302, format!("{}/elsewhere", r.url)),
+    ]);
+    let inst = instance(&s, &r.url).await;
+    let id = event(&s, &inst, "cust-6").await;
+    let t0 = Utc::now();
+    let Outcome::RetryScheduled { at } = attempt(&s.dispatcher, &id, t0).await.unwrap() else {
+        panic!()
+    };
+    assert!(
+        (at - t0).num_seconds() >= 120,
+        "Retry-After: 120 beats the 5 s step"
+    );
+    let Outcome::RetryScheduled { .. } = attempt(&s.dispatcher, &id, at).await.unwrap() else {
+        panic!("a 302 is a failure")
+    };
+    assert_eq!(r.received().len(), 2, "the redirect was not followed");
+    assert_eq!(status_of(&s, &id).await, DeliveryStatus::Pending);
+    let log = s.app.store.list_attempts(&id).await.unwrap();
+    assert_eq!(
+        log.iter().map(|a| a.status).collect::<Vec<_>>(),
+        [Some(429), Some(302)]
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_receiver_times_out_and_a_slow_one_is_waited_for() {
+    let s = served_stack().await;
+    let r = receiver().await;
+    r.script(vec![
+        Behaviour::Hang,
+        Behaviour::Slow(std::time::Duration::from_millis(600), 200),
+    ]);
+    let inst = instance(&s, &r.url).await;
+    let id = event(&s, &inst, "cust-7").await;
+    let t0 = Utc::now();
+    let Outcome::RetryScheduled { at } = attempt(&s.dispatcher, &id, t0).await.unwrap() else {
+        panic!()
+    };
+    let log = s.app.store.list_attempts(&id).await.unwrap();
+    assert_eq!(log[0].status, None);
+    assert!(
+        log[0].error.as_deref().unwrap().contains("timed out"),
+        "{:?}",
+        log[0]
+    );
+    assert!(
+        log[0].latency_ms >= 1_900,
+        "the 2 s attempt timeout applied: {:?}",
+        log[0]
+    );
+    assert_eq!(
+        attempt(&s.dispatcher, &id, at).await.unwrap(),
+        Outcome::Delivered
+    );
+    let log = s.app.store.list_attempts(&id).await.unwrap();
+    assert!(log[1].latency_ms >= 600, "{:?}", log[1]);
+}
+
+#[tokio::test]
+async fn a_crash_between_send_and_record_delivers_again_with_the_same_id() {
+    let s = served_stack().await;
+    let r = receiver().await;
+    r.script(vec![Behaviour::Slow(
+        std::time::Duration::from_millis(1500),
+        200,
+    )]);
+    let inst = instance(&s, &r.url).await;
+    let id = event(&s, &inst, "cust-8").await;
+    let t0 = Utc::now();
+    // Dispatcher A sends, then dies before recording anything.
+    let app = s.dispatcher.clone();
+    let crashing_id = id.clone();
+    let a = tokio::spawn(async move { attempt(&app, &crashing_id, t0).await });
+    assert!(
+        r.wait_for_requests(1, std::time::Duration::from_secs(5))
+            .await
+    );
+    a.abort();
+    let _ = a.await;
+    assert_eq!(status_of(&s, &id).await, DeliveryStatus::Pending);
+    // While A's lease holds, nobody else delivers.
+    assert_eq!(
+        sweep(&s.dispatcher, t0 + Duration::seconds(5))
+            .await
+            .unwrap()
+            .delivered,
+        0
+    );
+    // After it, the sweep delivers again, with the same webhook-id.
+    let report = sweep(&s.dispatcher, t0 + Duration::minutes(2))
+        .await
+        .unwrap();
+    assert_eq!(report.delivered, 1, "{report:?}");
+    let ids: Vec<Option<String>> = r.received().iter().map(|c| c.webhook_id.clone()).collect();
+    assert_eq!(ids, vec![Some(id.clone()); 2]);
+    assert_eq!(
+        r.accepted_ids().len(),
+        1,
+        "exactly one notification after dedupe on webhook-id"
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_that_comes_back_gets_every_notification_exactly_once_after_dedupe() {
+    let s = served_stack().await;
+    let r = receiver().await;
+    r.set_default(Behaviour::Status(503));
+    let inst = instance(&s, &r.url).await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(event(&s, &inst, &format!("cust-back-{i}")).await);
+    }
+    let t0 = Utc::now();
+    let report = sweep(&s.dispatcher, t0).await.unwrap();
+    assert_eq!((report.due, report.retrying), (6, 6), "{report:?}");
+    r.set_default(Behaviour::Status(200));
+    let report = sweep(&s.dispatcher, t0 + Duration::seconds(10))
+        .await
+        .unwrap();
+    assert_eq!(report.delivered, 6, "{report:?}");
+    let accepted = r.accepted_ids();
+    assert_eq!(accepted.len(), 6);
+    assert!(
+        ids.iter().all(|id| accepted.get(id) == Some(&1)),
+        "{accepted:?}"
+    );
+    for id in &ids {
+        assert_eq!(status_of(&s, id).await, DeliveryStatus::Delivered);
+    }
+    assert_eq!(
+        sweep(&s.dispatcher, t0 + Duration::hours(30))
+            .await
+            .unwrap()
+            .due,
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_network_guard_refuses_private_callbacks_at_dispatch() {
+    let s = served_stack().await;
+    let r = receiver().await;
+    // Created while private networks were allowed, dispatched by a dispatcher
+    // that refuses them (the production default).
+    let inst = instance(&s, &r.url.replace("127.0.0.1", "localhost")).await;
+    let id = event(&s, &inst, "cust-9").await;
+    let strict = dispatcher::App::new(
+        s.app.store.clone(),
+        {
+            let mut settings = test_settings();
+            settings.secrets = s.app.settings.secrets.clone();
+            settings
+        },
+        test_dispatch_config(),
+    );
+    let outcome = attempt(&strict, &id, Utc::now()).await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::RetryScheduled { .. }),
+        "{outcome:?}"
+    );
+    assert!(
+        r.received().is_empty(),
+        "nothing reached the private address"
+    );
+    let log = s.app.store.list_attempts(&id).await.unwrap();
+    let error = log[0].error.clone().unwrap_or_default();
+    assert!(
+        error.contains("loopback") || error.contains("network guard"),
+        "{error}"
+    );
+    // A literal private address is refused before any connection too.
+    let inst2 = instance(&s, &r.url).await;
+    let id2 = event(&s, &inst2, "cust-10").await;
+    attempt(&strict, &id2, Utc::now()).await.unwrap();
+    assert!(r.received().is_empty());
+    let log = s.app.store.list_attempts(&id2).await.unwrap();
+    assert!(
+        log[0]
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("network guard"),
+        "{:?}",
+        log[0]
+    );
+}
+
+#[tokio::test]
+async fn the_stream_trigger_delivers_new_pending_notifications() {
+    let s = served_stack().await;
+    let r = receiver().await;
+    let inst = instance(&s, &r.url).await;
+    let id = event(&s, &inst, "cust-11").await;
+    let record = |seq: &str, id: &str, status: &str| {
+        json!({"eventID": format!("ev-{seq}"), "eventName": "INSERT", "dynamodb": {
+            "Keys": {"id": {"S": id}}, "SequenceNumber": seq,
+            "NewImage": {"id": {"S": id}, "status": {"S": status}}}})
+    };
+    let batch = json!({"Records": [record("100", &id, "pending"), record("101", "evt_unknown", "pending"),
+                                   record("102", &id, "delivered")]});
+    let result = dispatcher::handle_stream(&s.dispatcher, &batch).await;
+    assert_eq!(result, json!({"batchItemFailures": []}));
+    assert_eq!(r.received().len(), 1);
+    assert_eq!(status_of(&s, &id).await, DeliveryStatus::Delivered);
+
+    // With the state store down, the record is reported back for a retry.
+    let dead_client = aws_sdk_dynamodb::Client::from_conf(
+        s.app
+            .store
+            .client()
+            .config()
+            .to_builder()
+            .endpoint_url("http://127.0.0.1:9")
+            .build(),
+    );
+    let dead = dispatcher::App::new(
+        shared::store::Store::new(dead_client, s.app.store.tables().clone()),
+        s.app.settings.clone(),
+        test_dispatch_config(),
+    );
+    let result =
+        dispatcher::handle_stream(&dead, &json!({"Records": [record("200", &id, "pending")]}))
+            .await;
+    assert_eq!(
+        result,
+        json!({"batchItemFailures": [{"itemIdentifier": "200"}]})
+    );
+}
