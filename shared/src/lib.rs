@@ -10,6 +10,7 @@ pub mod elements;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod javadate;
 pub mod model;
 pub mod netguard;
 pub mod outbound;
