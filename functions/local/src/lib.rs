@@ -6,3 +6,4 @@ pub mod http_server;
 pub mod moto;
 pub mod stack;
 pub mod tables;
+pub mod triggers;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use ce_local::{http_server, moto::MotoServer, stack, tables};
+use ce_local::{http_server, moto::MotoServer, stack, tables, triggers};
 use shared::crypto::SecretBox;
 use shared::settings::Settings;
 use shared::store::{NewAccount, Store};
@@ -126,15 +126,35 @@ async fn run(moto: &mut Option<MotoServer>) -> Result<(), Box<dyn std::error::Er
     let settings = Settings::load(&shared::store::sdk_config_from_env().await).await?;
     let functions = Arc::new(stack::Functions {
         instances: instances::App::new(store.clone(), settings.clone()),
-        webhooks: webhooks::App::new(store, settings),
+        webhooks: webhooks::App::new(store.clone(), settings.clone()),
     });
     let handler = stack::handler(functions);
+
+    // The dispatcher on its AWS triggers: the notifications stream and the
+    // one-minute retry sweep.
+    let sdk = shared::store::sdk_config_from_env().await;
+    let dispatcher = Arc::new(dispatcher::App::new(
+        store.clone(),
+        settings,
+        dispatcher::DispatchConfig::default(),
+    ));
+    let (stop_triggers, stop) = tokio::sync::watch::channel(false);
+    let stream_task = tokio::spawn(triggers::run_stream(
+        store.client().clone(),
+        aws_sdk_dynamodbstreams::Client::new(&sdk),
+        store.tables().notifications.clone(),
+        dispatcher.clone(),
+        stop.clone(),
+    ));
+    let sweep_task = tokio::spawn(triggers::run_sweep(dispatcher, stop));
     println!(
         "connector-events local stack ready: http://127.0.0.1:{port}/elements/api-v2 \
          (Authorization: User {user_secret}, Organization {org_secret}; DynamoDB at {endpoint}, tables 'local-*')"
     );
     http_server::serve(listener, handler, shutdown_signal()).await;
     eprintln!("ce-local: shutting down");
+    let _ = stop_triggers.send(true);
+    let _ = tokio::join!(stream_task, sweep_task);
     Ok(())
 }
 

@@ -1,0 +1,173 @@
+//! The dispatcher's AWS triggers, reproduced locally against the same
+//! DynamoDB-compatible server:
+//! - the NotificationsTable stream, read with the DynamoDB Streams API and
+//!   handed to the dispatcher in the record shape Lambda's event source
+//!   mapping delivers (so `handle_stream` runs exactly as in AWS);
+//! - the `rate(1 minute)` retry sweep.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodbstreams::types::{AttributeValue, ShardIteratorType};
+use serde_json::{json, Map, Value};
+use tokio::sync::watch;
+
+/// How often the local stream reader asks for new records; Lambda's event
+/// source mapping polls about four times a second.
+pub const STREAM_POLL_INTERVAL: Duration = Duration::from_millis(250);
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Reads the table's stream and feeds each batch to the dispatcher until
+/// `stop` turns true.
+pub async fn run_stream(
+    dynamodb: aws_sdk_dynamodb::Client,
+    streams: aws_sdk_dynamodbstreams::Client,
+    table: String,
+    dispatcher: std::sync::Arc<dispatcher::App>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let stream_arn = match dynamodb.describe_table().table_name(&table).send().await {
+        Ok(out) => out.table.and_then(|t| t.latest_stream_arn),
+        Err(e) => {
+            tracing::error!(table, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "cannot describe table");
+            None
+        }
+    };
+    let Some(stream_arn) = stream_arn else {
+        tracing::error!(
+            table,
+            "the table has no stream; new notifications wait for the sweep"
+        );
+        return;
+    };
+    let mut iterators: Vec<(String, Option<String>)> = Vec::new();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if let Err(e) = refresh_shards(&streams, &stream_arn, &mut iterators).await {
+            tracing::warn!(error = %e, "stream shards not refreshed");
+        }
+        for (_, iterator) in iterators.iter_mut() {
+            let Some(current) = iterator.clone() else {
+                continue;
+            };
+            match streams.get_records().shard_iterator(current).send().await {
+                Ok(out) => {
+                    *iterator = out.next_shard_iterator().map(str::to_string);
+                    let records: Vec<Value> = out.records().iter().map(record_json).collect();
+                    if !records.is_empty() {
+                        let result =
+                            dispatcher::handle_stream(&dispatcher, &json!({ "Records": records }))
+                                .await;
+                        if result["batchItemFailures"]
+                            .as_array()
+                            .is_some_and(|f| !f.is_empty())
+                        {
+                            // Lambda would retry these; locally the sweep will.
+                            tracing::warn!(failures = %result["batchItemFailures"], "stream records left to the sweep");
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %aws_sdk_dynamodbstreams::error::DisplayErrorContext(&e), "stream read failed");
+                    *iterator = None;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(STREAM_POLL_INTERVAL) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Adds iterators for shards not seen yet, starting at their beginning
+/// (every record of a new shard is new to us).
+async fn refresh_shards(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    stream_arn: &str,
+    iterators: &mut Vec<(String, Option<String>)>,
+) -> Result<(), String> {
+    let desc = streams
+        .describe_stream()
+        .stream_arn(stream_arn)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_dynamodbstreams::error::DisplayErrorContext(&e).to_string())?;
+    let shards = desc
+        .stream_description()
+        .map(|d| d.shards().to_vec())
+        .unwrap_or_default();
+    for shard in shards {
+        let Some(shard_id) = shard.shard_id() else {
+            continue;
+        };
+        if iterators.iter().any(|(id, _)| id == shard_id) {
+            continue;
+        }
+        let it = streams
+            .get_shard_iterator()
+            .stream_arn(stream_arn)
+            .shard_id(shard_id)
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_dynamodbstreams::error::DisplayErrorContext(&e).to_string())?;
+        iterators.push((
+            shard_id.to_string(),
+            it.shard_iterator().map(str::to_string),
+        ));
+    }
+    Ok(())
+}
+
+/// A stream record in the JSON shape of a Lambda DynamoDB event record.
+fn record_json(r: &aws_sdk_dynamodbstreams::types::Record) -> Value {
+    let data = r.dynamodb();
+    json!({
+        "eventID": r.event_id(),
+        "eventName": r.event_name().map(|n| n.as_str().to_string()),
+        "eventSource": "aws:dynamodb",
+        "dynamodb": {
+            "Keys": data.and_then(|d| d.keys()).map(image_json).unwrap_or(Value::Null),
+            "NewImage": data.and_then(|d| d.new_image()).map(image_json).unwrap_or(Value::Null),
+            "SequenceNumber": data.and_then(|d| d.sequence_number()),
+        }
+    })
+}
+
+fn image_json(image: &std::collections::HashMap<String, AttributeValue>) -> Value {
+    let mut map = Map::new();
+    for (k, v) in image {
+        let typed = match v {
+            AttributeValue::S(s) => json!({ "S": s }),
+            AttributeValue::N(n) => json!({ "N": n }),
+            AttributeValue::Bool(b) => json!({ "BOOL": b }),
+            // The dispatcher reads only strings and numbers from images.
+            _ => continue,
+        };
+        map.insert(k.clone(), typed);
+    }
+    Value::Object(map)
+}
+
+/// Runs the retry sweep every minute until `stop` turns true.
+pub async fn run_sweep(
+    dispatcher: std::sync::Arc<dispatcher::App>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+        match dispatcher::sweep(&dispatcher, chrono::Utc::now()).await {
+            Ok(report) if report.due > 0 => tracing::info!(?report, "retry sweep"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retry sweep failed"),
+        }
+    }
+}
