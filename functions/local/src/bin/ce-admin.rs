@@ -25,8 +25,17 @@ async fn main() -> ExitCode {
 
 async fn run(args: Vec<String>) -> Result<(), String> {
     let mut iter = args.into_iter();
-    if iter.next().as_deref() != Some("create-account") {
-        return Err(USAGE.into());
+    match iter.next().as_deref() {
+        Some("create-account") => {}
+        Some("init-local") => {
+            let prefix = match (iter.next().as_deref(), iter.next()) {
+                (None, _) => "local-".to_string(),
+                (Some("--table-prefix"), Some(p)) => p,
+                _ => return Err(USAGE.into()),
+            };
+            return init_local(&prefix).await;
+        }
+        _ => return Err(USAGE.into()),
     }
     let (mut org_name, mut user_name, mut prefix) = (None, None, None);
     while let Some(flag) = iter.next() {
@@ -53,5 +62,35 @@ async fn run(args: Vec<String>) -> Result<(), String> {
     println!("user secret:         {}", created.user_secret);
     println!("Authorization: {}", created.authorization_header());
     eprintln!("These secrets are stored only as hashes and are shown this once.");
+    Ok(())
+}
+
+/// What `cargo lambda watch` needs on a local server: the tables and the
+/// development account (`CE_USER_SECRET`/`CE_ORG_SECRET`, or the defaults).
+async fn init_local(prefix: &str) -> Result<(), String> {
+    if std::env::var("AWS_ENDPOINT_URL").is_err() {
+        return Err("init-local writes to a local server: set AWS_ENDPOINT_URL".into());
+    }
+    let client = shared::store::client_from_env().await;
+    let tables = ce_local::tables::create_tables(&client, prefix)
+        .await
+        .map_err(|e| e.to_string())?;
+    let store = Store::new(client, tables.clone());
+    let user = std::env::var("CE_USER_SECRET").unwrap_or_else(|_| "dev-user-secret".into());
+    let org = std::env::var("CE_ORG_SECRET").unwrap_or_else(|_| "dev-org-secret".into());
+    store
+        .ensure_account(&shared::store::NewAccount {
+            org_id: "dev".into(),
+            org_name: "Development".into(),
+            org_secret_hash: shared::auth::org_secret_hash(&org),
+            user_secret_hash: shared::auth::user_secret_hash(&user),
+            user_name: "developer".into(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "INSTANCES_TABLE={},ACCOUNTS_TABLE={},NOTIFICATIONS_TABLE={},DELIVERIES_TABLE={}",
+        tables.instances, tables.accounts, tables.notifications, tables.deliveries
+    );
     Ok(())
 }
