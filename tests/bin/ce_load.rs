@@ -15,7 +15,10 @@ use serde_json::json;
 fn arg(args: &[String], name: &str, default: usize) -> usize {
     args.windows(2)
         .find(|w| w[0] == name)
-        .map(|w| w[1].parse().unwrap_or_else(|_| panic!("{name} takes a number")))
+        .map(|w| {
+            w[1].parse()
+                .unwrap_or_else(|_| panic!("{name} takes a number"))
+        })
         .unwrap_or(default)
 }
 
@@ -23,7 +26,9 @@ fn arg(args: &[String], name: &str, default: usize) -> usize {
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("dispatch") => dispatch(arg(&args, "--count", 500), arg(&args, "--concurrency", 16)).await,
+        Some("dispatch") => {
+            dispatch(arg(&args, "--count", 500), arg(&args, "--concurrency", 16)).await
+        }
         _ => {
             eprintln!("usage: ce-load dispatch [--count N] [--concurrency C]");
             std::process::exit(2);
@@ -39,10 +44,20 @@ async fn dispatch(count: usize, concurrency: usize) {
     let body = json!({"element": {"key": "one"}, "name": "load", "configuration": {
         "event.notification.enabled": true, "event.notification.callback.url": receiver.url,
         "one.webhook.username": "u", "one.webhook.password": "p"}});
-    let created = ce_tests::call(&s.app, "POST", "/elements/api-v2/instances", Some(&s.auth), Some(&body.to_string())).await;
+    let created = ce_tests::call(
+        &s.app,
+        "POST",
+        "/elements/api-v2/instances",
+        Some(&s.auth),
+        Some(&body.to_string()),
+    )
+    .await;
     let path = format!("/events/one/{}", created.body["id"]);
     let auth = vec![
-        ("Authorization".to_string(), ce_tests::vendors::one::basic_auth("u", "p")),
+        (
+            "Authorization".to_string(),
+            ce_tests::vendors::one::basic_auth("u", "p"),
+        ),
         ("Content-Type".to_string(), "application/json".to_string()),
     ];
     eprintln!("storing {count} notifications…");
@@ -60,7 +75,9 @@ async fn dispatch(count: usize, concurrency: usize) {
     let started = Instant::now();
     let mut delivered = 0;
     while delivered < count {
-        let report = dispatcher::sweep(&s.dispatcher, Utc::now()).await.expect("sweep");
+        let report = dispatcher::sweep(&s.dispatcher, Utc::now())
+            .await
+            .expect("sweep");
         delivered += report.delivered;
         eprintln!("  {delivered} delivered");
         if report.due == 0 {
@@ -77,5 +94,8 @@ async fn dispatch(count: usize, concurrency: usize) {
         count as f64 / store_secs,
         accepted.len()
     );
-    assert!(exactly_once, "every notification must be delivered exactly once");
+    assert!(
+        exactly_once,
+        "every notification must be delivered exactly once"
+    );
 }
