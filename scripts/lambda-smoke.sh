@@ -28,7 +28,9 @@ failures=0
 check() { # function event expected-status-or-key
   local fn=$1 event=$2 expect=$3 out
   echo "==> cargo lambda invoke $fn --data-file tests/events/$event (first call compiles $fn)"
-  if ! out=$(cargo lambda invoke "$fn" -A 127.0.0.1 -P "$port" --data-file "tests/events/$event" 2>&1); then
+  # The first call of a function compiles it; a function that fails at init
+  # must fail here, not hang.
+  if ! out=$(timeout 600 cargo lambda invoke "$fn" -A 127.0.0.1 -P "$port" --data-file "tests/events/$event" 2>&1); then
     echo "FAIL $fn $event: $out"; failures=$((failures+1)); return
   fi
   if python3 - "$expect" "$out" <<'PY'

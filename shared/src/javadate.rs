@@ -476,8 +476,8 @@ impl Cursor<'_> {
 
     /// Matches the first of `names` that the text starts with, ignoring ASCII
     /// case, and returns its index. Callers list longer names first.
-    fn name(&mut self, names: &[&str]) -> Option<usize> {
-        for (i, name) in names.iter().enumerate() {
+    fn name<'n>(&mut self, names: impl IntoIterator<Item = &'n str>) -> Option<usize> {
+        for (i, name) in names.into_iter().enumerate() {
             // `get` is None when the cut is not on a char boundary, which also
             // means the text does not start with this ASCII name.
             if let Some(head) = self.rest().get(..name.len()) {
@@ -500,8 +500,7 @@ impl Cursor<'_> {
             self.pos += 1;
             return FixedOffset::east_opt(0);
         }
-        let names: Vec<&str> = TEXT_ZONES.iter().map(|(n, _)| *n).collect();
-        if let Some(i) = self.name(&names) {
+        if let Some(i) = self.name(TEXT_ZONES.iter().map(|(n, _)| *n)) {
             let base = TEXT_ZONES[i].1 * 3600;
             // Only the UTC spellings take an offset suffix (`GMT+05:30`).
             if i <= 2 {
@@ -604,7 +603,7 @@ fn parse_field(c: &mut Cursor<'_>, f: &Field, p: &mut Parsed) -> Option<()> {
         'M' if f.count <= 2 => p.month = Some(ranged(c, 1, 12)?),
         'M' => {
             // Full names first: "Jun" is a prefix of "June".
-            let i = c.name(&FULL_MONTHS).or_else(|| c.name(&SHORT_MONTHS))?;
+            let i = c.name(FULL_MONTHS).or_else(|| c.name(SHORT_MONTHS))?;
             p.month = Some(i as u32 + 1);
         }
         'd' => p.day = Some(ranged(c, 1, 31)?),
@@ -625,12 +624,12 @@ fn parse_field(c: &mut Cursor<'_>, f: &Field, p: &mut Parsed) -> Option<()> {
         // Day names are matched but not checked against the date: Java's
         // lenient parser ignores them too, and vendors get them wrong.
         'E' => {
-            c.name(&FULL_DAYS).or_else(|| c.name(&SHORT_DAYS))?;
+            c.name(FULL_DAYS).or_else(|| c.name(SHORT_DAYS))?;
         }
         'u' => {
             ranged(c, 1, 7)?;
         }
-        'a' => p.pm = Some(c.name(&["AM", "PM"])? == 1),
+        'a' => p.pm = Some(c.name(["AM", "PM"])? == 1),
         'Z' | 'X' | 'z' => p.offset = Some(c.zone()?),
         _ => return None,
     }

@@ -14,6 +14,7 @@ pub mod javadate;
 pub mod model;
 pub mod netguard;
 pub mod outbound;
+pub mod polling;
 pub mod settings;
 pub mod signing;
 pub mod store;

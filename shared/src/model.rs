@@ -25,6 +25,8 @@ pub struct Instance {
     pub registered_webhooks: Vec<String>,
     /// Why and since when delivery is paused (a 410 from the callback URL).
     pub events_paused: Option<String>,
+    /// Why and since when the store refuses the credentials (polling stops).
+    pub poll_invalid: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version; every write is conditional on it.
@@ -63,6 +65,9 @@ pub struct InstanceRecord {
     /// Set by the dispatcher when the callback URL answered 410; not written
     /// by instance updates.
     pub events_paused: Option<String>,
+    /// Set by the poller when the store refused the credentials; cleared by
+    /// an instance update.
+    pub poll_invalid: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
@@ -108,6 +113,7 @@ impl Instance {
             token_hash: self.token_hash.clone(),
             registered_webhooks: self.registered_webhooks.clone(),
             events_paused: self.events_paused.clone(),
+            poll_invalid: self.poll_invalid.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
@@ -147,7 +153,8 @@ impl Instance {
             "eventVendorType": self.events.mode.map(|m| m.as_str()),
             "eventPollerRefreshInterval": self.events.poll_interval_minutes,
             "configuration": config::redact(self.element(), &self.configuration),
-            "valid": true,
+            "valid": self.poll_invalid.is_none(),
+            "invalidReason": self.poll_invalid,
             "disabled": false,
             "eventsPaused": self.events_paused,
         });
@@ -188,6 +195,7 @@ impl InstanceRecord {
             token_hash: self.token_hash.clone(),
             registered_webhooks: self.registered_webhooks.clone(),
             events_paused: self.events_paused.clone(),
+            poll_invalid: self.poll_invalid.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
@@ -227,6 +235,7 @@ mod tests {
             token_hash: "h".into(),
             registered_webhooks: Vec::new(),
             events_paused: None,
+            poll_invalid: None,
             created_at: now,
             updated_at: now,
             version: 1,

@@ -5,6 +5,7 @@
 //! local runner call exactly what Lambda calls.
 
 mod routes;
+pub mod schedules;
 
 use http::Method;
 use shared::api::{ApiRequest, ApiResponse};
@@ -17,18 +18,40 @@ use shared::store::Store;
 pub struct App {
     pub store: Store,
     pub settings: Settings,
+    /// The per-interval poll rules; `None` where no poller is deployed.
+    pub schedules: Option<schedules::PollSchedules>,
+    /// Runs "poll now" in this function, with the poller's own code.
+    pub poller: poller::App,
 }
 
 impl App {
     pub fn new(store: Store, settings: Settings) -> Self {
-        Self { store, settings }
+        let poller = poller::App::new(
+            store.clone(),
+            settings.clone(),
+            poller::PollConfig::default(),
+            poller::Continuation::Inline,
+        );
+        Self {
+            store,
+            settings,
+            schedules: None,
+            poller,
+        }
+    }
+
+    pub fn with_schedules(mut self, schedules: schedules::PollSchedules) -> Self {
+        self.schedules = Some(schedules);
+        self
     }
 
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let sdk = shared::store::sdk_config_from_env().await;
         let settings = Settings::load(&sdk).await?;
         let store = Store::from_env(&sdk)?;
-        Ok(Self::new(store, settings))
+        let mut app = Self::new(store, settings);
+        app.schedules = schedules::PollSchedules::from_env(&sdk);
+        Ok(app)
     }
 }
 
@@ -74,6 +97,9 @@ async fn route(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         }
         (["instances", id, "events"], &Method::GET) => {
             routes::list_events(app, &account, req, id).await
+        }
+        (["instances", id, "events", "poll"], &Method::POST) => {
+            routes::poll_now(app, &account, req, id).await
         }
         (["instances", id, "events", "recover"], &Method::POST) => {
             routes::recover_events(app, &account, req, id).await

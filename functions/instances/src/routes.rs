@@ -42,6 +42,7 @@ pub async fn create(
         token_hash: instance_token_hash(&token),
         registered_webhooks: Vec::new(),
         events_paused: None,
+        poll_invalid: None,
         created_at: now,
         updated_at: now,
         version: 1,
@@ -57,6 +58,14 @@ pub async fn create(
                 guard: &app.settings.guard,
             })
             .await?;
+    }
+    // The schedule first: an instance is never stored without its rule.
+    let interval = polling_interval(&instance);
+    if let Some(minutes) = interval {
+        if let Err(e) = ensure_schedule(app, minutes).await {
+            unregister(app, &instance).await;
+            return Err(e);
+        }
     }
     match app
         .store
@@ -75,6 +84,9 @@ pub async fn create(
             // Nothing half-written: what was registered at the store goes too.
             // (A 53-bit random id collision lands here as well, as a 409.)
             unregister(app, &instance).await;
+            if let Some(minutes) = interval {
+                release_schedule(app, minutes).await;
+            }
             Err(e.into())
         }
     }
@@ -92,6 +104,33 @@ fn public_base_url(app: &App, req: &ApiRequest) -> Option<String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
     valid.then(|| format!("https://{host}"))
+}
+
+/// The refresh interval of an instance that polls with events on.
+fn polling_interval(instance: &Instance) -> Option<u32> {
+    if instance.events.enabled && instance.events.mode == Some(shared::elements::EventMode::Polling)
+    {
+        instance.events.poll_interval_minutes
+    } else {
+        None
+    }
+}
+
+async fn ensure_schedule(app: &App, minutes: u32) -> Result<(), ApiError> {
+    match &app.schedules {
+        Some(schedules) => schedules.ensure(minutes).await,
+        None => Ok(()),
+    }
+}
+
+/// Removes an interval's rule if no instance uses it; a failure leaves an
+/// idle rule behind (the poller finds nothing to poll), so it is logged only.
+async fn release_schedule(app: &App, minutes: u32) {
+    if let Some(schedules) = &app.schedules {
+        if let Err(e) = schedules.remove_if_unused(&app.store, minutes).await {
+            tracing::warn!(interval = minutes, error = %e, "poll rule not removed");
+        }
+    }
 }
 
 fn webhook_url(app: &App, req: &ApiRequest, instance: &Instance) -> Result<String, ApiError> {
@@ -257,6 +296,9 @@ pub async fn patch(
     )?;
     next.version = current.version + 1;
     next.updated_at = Utc::now();
+    if let Some(minutes) = polling_interval(&next) {
+        ensure_schedule(app, minutes).await?;
+    }
     app.store
         .replace_instance(&next.seal(&app.settings.secrets), current.version)
         .await
@@ -268,6 +310,9 @@ pub async fn patch(
             other => other.into(),
         })?;
     tracing::info!(request_id = %req.request_id, instance_id = next.id, version = next.version, "instance updated");
+    if let Some(old) = polling_interval(&current).filter(|m| Some(*m) != polling_interval(&next)) {
+        release_schedule(app, old).await;
+    }
     Ok(ApiResponse::json(
         200,
         &instance_json(app, req, &next, None),
@@ -326,7 +371,12 @@ pub async fn delete(
             // Its notifications expire through TTL; its webhooks at the store
             // are removed now.
             match old.open(&app.settings.secrets) {
-                Ok(instance) => unregister(app, &instance).await,
+                Ok(instance) => {
+                    unregister(app, &instance).await;
+                    if let Some(minutes) = polling_interval(&instance) {
+                        release_schedule(app, minutes).await;
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(instance_id = id_num, error = %e, "deleted instance unreadable; webhooks not removed")
                 }
@@ -446,4 +496,27 @@ pub async fn list_deliveries(
         200,
         &Value::Array(attempts.iter().map(|a| a.to_api_json()).collect()),
     ))
+}
+
+/// `POST /instances/{id}/events/poll`: polls the instance now, with the
+/// poller's code, and answers with what the poll did.
+pub async fn poll_now(
+    app: &App,
+    account: &Account,
+    req: &ApiRequest,
+    id: &str,
+) -> Result<ApiResponse, ApiError> {
+    let instance = load_owned(app, account, id).await?;
+    if polling_interval(&instance).is_none() {
+        return Err(ApiError::Conflict(format!(
+            "instance {id} does not poll (events off or webhook mode)"
+        )));
+    }
+    let report = poller::poll_instance(&app.poller, &instance, Utc::now()).await;
+    tracing::info!(request_id = %req.request_id, instance_id = instance.id, outcome = ?report.outcome, "polled on request");
+    let status = match report.outcome {
+        poller::PollOutcome::Busy => 409,
+        _ => 200,
+    };
+    Ok(ApiResponse::json(status, &report.to_json()))
 }

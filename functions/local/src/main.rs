@@ -11,6 +11,10 @@ use tokio::net::TcpListener;
 
 const DEFAULT_USER_SECRET: &str = "dev-user-secret";
 const DEFAULT_ORG_SECRET: &str = "dev-org-secret";
+/// Local poll rules: the prefix they are created and found under, and the
+/// poller "ARN" they target (the local runner is the poller's trigger).
+const LOCAL_RULE_PREFIX: &str = "local-";
+const LOCAL_POLLER_ARN: &str = "arn:aws:lambda:us-east-1:000000000000:function:local-poller";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -124,18 +128,26 @@ async fn run(moto: &mut Option<MotoServer>) -> Result<(), Box<dyn std::error::Er
         std::env::set_var("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"));
     }
     let settings = Settings::load(&shared::store::sdk_config_from_env().await).await?;
+    // Poll rules go to the local EventBridge server; this runner fires them.
+    let sdk = shared::store::sdk_config_from_env().await;
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let schedules = instances::schedules::PollSchedules::new(
+        events.clone(),
+        LOCAL_RULE_PREFIX,
+        LOCAL_POLLER_ARN,
+    );
     let functions = Arc::new(stack::Functions {
-        instances: instances::App::new(store.clone(), settings.clone()),
+        instances: instances::App::new(store.clone(), settings.clone())
+            .with_schedules(schedules.clone()),
         webhooks: webhooks::App::new(store.clone(), settings.clone()),
     });
     let handler = stack::handler(functions);
 
     // The dispatcher on its AWS triggers: the notifications stream and the
     // one-minute retry sweep.
-    let sdk = shared::store::sdk_config_from_env().await;
     let dispatcher = Arc::new(dispatcher::App::new(
         store.clone(),
-        settings,
+        settings.clone(),
         dispatcher::DispatchConfig::default(),
     ));
     let (stop_triggers, stop) = tokio::sync::watch::channel(false);
@@ -146,7 +158,19 @@ async fn run(moto: &mut Option<MotoServer>) -> Result<(), Box<dyn std::error::Er
         dispatcher.clone(),
         stop.clone(),
     ));
-    let sweep_task = tokio::spawn(triggers::run_sweep(dispatcher, stop));
+    let sweep_task = tokio::spawn(triggers::run_sweep(dispatcher, stop.clone()));
+    let poller = Arc::new(poller::App::new(
+        store.clone(),
+        settings.clone(),
+        poller::PollConfig::default(),
+        poller::Continuation::Inline,
+    ));
+    let rules_task = tokio::spawn(triggers::run_poll_rules(
+        events,
+        schedules.rule_prefix(),
+        poller,
+        stop,
+    ));
     println!(
         "connector-events local stack ready: http://127.0.0.1:{port}/elements/api-v2 \
          (Authorization: User {user_secret}, Organization {org_secret}; DynamoDB at {endpoint}, tables 'local-*')"
@@ -154,7 +178,7 @@ async fn run(moto: &mut Option<MotoServer>) -> Result<(), Box<dyn std::error::Er
     http_server::serve(listener, handler, shutdown_signal()).await;
     eprintln!("ce-local: shutting down");
     let _ = stop_triggers.send(true);
-    let _ = tokio::join!(stream_task, sweep_task);
+    let _ = tokio::join!(stream_task, sweep_task, rules_task);
     Ok(())
 }
 

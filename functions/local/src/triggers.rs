@@ -171,3 +171,139 @@ pub async fn run_sweep(
         }
     }
 }
+
+/// How often the local scheduler reads the rules back from the local
+/// EventBridge server.
+pub const RULES_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Fires the poll rules the instances function created, into the poller, on
+/// their `rate(…)` schedules. The rules are read back from the local
+/// EventBridge server every few seconds: it is the only list of them. Like
+/// EventBridge, a rule first fires one period after it is seen.
+pub async fn run_poll_rules(
+    events: aws_sdk_eventbridge::Client,
+    rule_prefix: String,
+    poller: std::sync::Arc<poller::App>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut next_fire: std::collections::HashMap<String, tokio::time::Instant> =
+        std::collections::HashMap::new();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match read_rules(&events, &rule_prefix).await {
+            Ok(rules) => {
+                next_fire.retain(|name, _| rules.iter().any(|r| &r.name == name));
+                for rule in rules {
+                    let now = tokio::time::Instant::now();
+                    let due = next_fire
+                        .entry(rule.name.clone())
+                        .or_insert(now + rule.period);
+                    if *due <= now {
+                        *due = now + rule.period;
+                        let poller = poller.clone();
+                        tracing::info!(rule = %rule.name, "firing poll rule");
+                        tokio::spawn(async move {
+                            let result = poller::handle_event(
+                                &poller,
+                                &rule.input,
+                                Duration::from_secs(900),
+                            )
+                            .await;
+                            tracing::info!(rule = %rule.name, result = %result, "poll rule handled");
+                        });
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "poll rules not read"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RULES_POLL_INTERVAL) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+struct ScheduledRule {
+    name: String,
+    period: Duration,
+    input: Value,
+}
+
+async fn read_rules(
+    events: &aws_sdk_eventbridge::Client,
+    prefix: &str,
+) -> Result<Vec<ScheduledRule>, String> {
+    let out = events
+        .list_rules()
+        .name_prefix(prefix)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_eventbridge::error::DisplayErrorContext(&e).to_string())?;
+    let mut rules = Vec::new();
+    for rule in out.rules() {
+        let (Some(name), Some(expr)) = (rule.name(), rule.schedule_expression()) else {
+            continue;
+        };
+        if rule.state().map(|s| s.as_str()) == Some("DISABLED") {
+            continue;
+        }
+        let Some(period) = parse_rate(expr) else {
+            tracing::warn!(
+                rule = name,
+                expression = expr,
+                "not a rate() schedule; skipped"
+            );
+            continue;
+        };
+        let targets = events
+            .list_targets_by_rule()
+            .rule(name)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_eventbridge::error::DisplayErrorContext(&e).to_string())?;
+        for target in targets.targets() {
+            let input = target
+                .input()
+                .and_then(|i| serde_json::from_str(i).ok())
+                .unwrap_or(Value::Null);
+            rules.push(ScheduledRule {
+                name: name.to_string(),
+                period,
+                input,
+            });
+        }
+    }
+    Ok(rules)
+}
+
+/// `rate(5 minutes)` → 5 min.
+pub fn parse_rate(expr: &str) -> Option<Duration> {
+    let inner = expr.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.trim().split_once(' ')?;
+    let n: u64 = n.parse().ok()?;
+    let secs = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(n * secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_rate_expressions() {
+        assert_eq!(parse_rate("rate(1 minute)"), Some(Duration::from_secs(60)));
+        assert_eq!(
+            parse_rate("rate(15 minutes)"),
+            Some(Duration::from_secs(900))
+        );
+        assert_eq!(parse_rate("rate(2 hours)"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_rate("cron(0 12 * * ? *)"), None);
+    }
+}

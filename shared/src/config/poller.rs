@@ -101,6 +101,12 @@ fn parse_resource(
             ))
         }
     };
+    if let Some(clause) = &where_clause {
+        for condition in crate::polling::where_clause::parse(clause, &url_field)? {
+            crate::polling::macros::validate(&condition.value, &url_field)?;
+        }
+    }
+    validate_dates(&dates, &format!("{base}.datesConfiguration"))?;
     Ok(PollResource {
         name: name.to_string(),
         resource: resource.name.to_string(),
@@ -176,4 +182,35 @@ fn parse_dates(d: &Map<String, Value>, base: &str) -> Result<DatesConfiguration,
         created_format: pick("created#Format")?,
         created_timezone: pick("created#Timezone")?,
     })
+}
+
+/// Every format compiles and every zone is one we can apply.
+fn validate_dates(d: &DatesConfiguration, base: &str) -> Result<(), ApiError> {
+    for (format, key) in [
+        (&d.updated_format, "updatedAtFormat"),
+        (&d.created_format, "createdAtFormat"),
+    ] {
+        if let Some(f) = format {
+            crate::javadate::JavaDateFormat::compile(f).map_err(|e| {
+                ApiError::field(
+                    format!("{base}.{key}"),
+                    format!("'{f}' is not a usable date format: {e}"),
+                )
+            })?;
+        }
+    }
+    for (zone, key) in [
+        (&d.updated_timezone, "updatedAtTimezone"),
+        (&d.created_timezone, "createdAtTimezone"),
+    ] {
+        if let Some(z) = zone {
+            crate::javadate::parse_zone(z).map_err(|e| {
+                ApiError::field(
+                    format!("{base}.{key}"),
+                    format!("{e}; use UTC, GMT or an offset such as +02:00"),
+                )
+            })?;
+        }
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::config::values::Configuration;
 use crate::error::ApiError;
+use crate::polling::{PagePosition, PollFailure, PollPage, PollQuery, PollRequest, PollResponse};
 use crate::webhook::{WebhookContent, WebhookRequest};
 
 pub mod bigcommerce;
@@ -149,6 +150,39 @@ pub trait Element: Send + Sync + 'static {
     /// does not give (a signing secret we generate).
     fn prepare_webhook_configuration(&self, _cfg: &mut Configuration) {}
 
+    /// The dates the element's objects carry, for a resource whose
+    /// `datesConfiguration` leaves them out (the docs send `{}`).
+    fn default_dates(&self, _resource: &HubResource) -> crate::config::poller::DatesConfiguration {
+        Default::default()
+    }
+
+    /// The store request for one page of a poll.
+    fn poll_request(&self, _q: &PollQuery) -> Result<PollRequest, ApiError> {
+        Err(ApiError::BadRequest(format!(
+            "element {} does not poll",
+            self.key()
+        )))
+    }
+
+    /// Reads one page of a poll.
+    fn read_poll_page(&self, _r: &PollResponse) -> Result<PollPage, PollFailure> {
+        Err(PollFailure::Transient(format!(
+            "element {} does not poll",
+            self.key()
+        )))
+    }
+
+    /// Where the next page starts, or `None` when the window is done.
+    /// `last_modified` is the newest modified time on this page.
+    fn next_position(
+        &self,
+        _q: &PollQuery,
+        _page_len: usize,
+        _last_modified: Option<DateTime<Utc>>,
+    ) -> Option<PagePosition> {
+        None
+    }
+
     /// Normalizes a verified webhook into events.
     fn parse_webhook(
         &self,
@@ -171,6 +205,64 @@ pub struct RegistrationContext<'a> {
 }
 
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Reads a JSON array page; a store error status is the matching failure.
+pub(crate) fn read_json_array_page(
+    r: &PollResponse,
+    vendor: &str,
+) -> Result<PollPage, PollFailure> {
+    match r.status {
+        200..=299 => {}
+        401 | 403 => {
+            return Err(PollFailure::Unauthorized(format!(
+                "{vendor} answered {}",
+                r.status
+            )));
+        }
+        429 => {
+            let wait = crate::polling::header_ms(r.headers, "x-rate-limit-time-reset-ms")
+                .map(chrono::Duration::milliseconds)
+                .or_else(|| {
+                    crate::polling::header_ms(r.headers, "retry-after")
+                        .map(|s| chrono::Duration::seconds(s))
+                })
+                .unwrap_or(chrono::Duration::seconds(5));
+            return Err(PollFailure::RateLimited(wait));
+        }
+        status => {
+            let head: String = String::from_utf8_lossy(r.body).chars().take(200).collect();
+            return Err(PollFailure::Transient(format!(
+                "{vendor} answered {status}: {head}"
+            )));
+        }
+    }
+    if r.status == 204 || r.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(PollPage {
+            items: Vec::new(),
+            pause: None,
+        });
+    }
+    match serde_json::from_slice::<Value>(r.body) {
+        Ok(Value::Array(items)) => Ok(PollPage { items, pause: None }),
+        Ok(_) => Err(PollFailure::Transient(format!(
+            "{vendor} answered a page that is not a JSON array"
+        ))),
+        Err(e) => Err(PollFailure::Transient(format!(
+            "{vendor} answered a page that is not JSON: {e}"
+        ))),
+    }
+}
+
+/// Query parameters from the client's `where` clause, minus those the poller
+/// sets itself (its window and paging must win).
+pub(crate) fn passthrough<'a>(
+    extra: &'a [(String, String)],
+    reserved: &'a [&str],
+) -> impl Iterator<Item = &'a (String, String)> {
+    extra
+        .iter()
+        .filter(move |(k, _)| !reserved.contains(&k.as_str()))
+}
 
 /// The 401 every failed webhook verification answers with; the reason is
 /// logged, never returned, so a prober learns nothing.

@@ -16,6 +16,7 @@ use crate::model::{format_date, InstanceRecord};
 
 pub const BY_ORG_INDEX: &str = "by-org";
 pub const BY_STORE_INDEX: &str = "by-store";
+pub const BY_POLL_INTERVAL_INDEX: &str = "by-poll-interval";
 
 /// Where the next page of a listing starts. Opaque to clients; it holds no
 /// organization, so a token can never open another organization's listing.
@@ -112,6 +113,7 @@ fn from_item(item: &Item) -> Result<InstanceRecord, StoreError> {
         token_hash: get_s(item, "token_hash")?,
         registered_webhooks: get_string_list(item, "registered_webhooks")?,
         events_paused: get_opt_s(item, "events_paused")?,
+        poll_invalid: get_opt_s(item, "poll_invalid")?,
         created_at: get_time(item, "created_at")?,
         updated_at: get_time(item, "updated_at")?,
         version: get_n(item, "version")?,
@@ -253,9 +255,11 @@ impl Store {
                 .expression_attribute_names(format!("#a{i}"), name)
                 .expression_attribute_values(format!(":a{i}"), value);
         }
+        // A new configuration gets a fresh chance: the invalid mark goes.
         let removes: Vec<&str> = [
             ("poll_interval", rec.poll_interval.is_none()),
             ("store_key", rec.store_key.is_none()),
+            ("poll_invalid", true),
         ]
         .iter()
         .filter(|(_, absent)| *absent)
@@ -270,6 +274,66 @@ impl Store {
             .condition_expression("org_id = :expected_org AND version = :expected_version")
             .expression_attribute_values(":expected_org", s(&rec.org_id))
             .expression_attribute_values(":expected_version", n(expected_version))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Ids of the instances polled every `interval` minutes, in index order,
+    /// after `start_after` (a continuation's starting point).
+    pub async fn instances_by_interval(
+        &self,
+        interval: u32,
+        start_after: Option<u64>,
+        limit: i32,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.tables.instances)
+            .index_name(BY_POLL_INTERVAL_INDEX)
+            .expression_attribute_values(":n", n(interval))
+            .limit(limit);
+        query = match start_after {
+            Some(after) => query
+                .key_condition_expression("poll_interval = :n AND id > :a")
+                .expression_attribute_values(":a", s(after.to_string())),
+            None => query.key_condition_expression("poll_interval = :n"),
+        };
+        let out = query.send().await.map_err(classify)?;
+        out.items()
+            .iter()
+            .map(|item| {
+                get_s(item, "id")?
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt("instance id is not numeric".into()))
+            })
+            .collect()
+    }
+
+    /// Whether any instance still polls every `interval` minutes.
+    pub async fn interval_in_use(&self, interval: u32) -> Result<bool, StoreError> {
+        Ok(!self
+            .instances_by_interval(interval, None, 1)
+            .await?
+            .is_empty())
+    }
+
+    /// Marks an instance invalid: the store refused its credentials. Polling
+    /// skips it until an update (which clears the mark) fixes them.
+    pub async fn mark_instance_poll_invalid(
+        &self,
+        id: u64,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.instances)
+            .key("id", s(id.to_string()))
+            .update_expression("SET poll_invalid = :r")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":r", s(format!("{} {reason}", format_date(Utc::now()))))
             .send()
             .await
             .map_err(classify)?;

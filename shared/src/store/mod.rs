@@ -26,6 +26,13 @@
 //! per delivery attempt (status, latency, first 1 KiB of the response, error),
 //! the delivery log of one event. TTL on `expires_at`.
 //!
+//! **PollStateTable** — key `pk` (S, `instance#<id>`), `sk` (S).
+//! | item (`sk`) | attributes | used for |
+//! |---|---|---|
+//! | `lease` | `owner`, `lease_until` | one poller per instance: conditional put if absent or expired |
+//! | `cursor#<resource>` | `cursor_ms` | where the next window starts; moved forward only with the lease held, after the notifications it covers are stored |
+//! | `seen#<resource>#<object id>#<modified ms>` | `notification_id` | an object version already notified; written in the notification's transaction; TTL 7 days |
+//!
 //! **AccountsTable** — key `pk` (S).
 //! | item | attributes | used for |
 //! |---|---|---|
@@ -36,10 +43,12 @@ mod accounts;
 mod attrs;
 mod instances;
 mod notifications;
+mod poll_state;
 
 pub use accounts::{Account, NewAccount};
 pub use instances::PageCursor;
 pub use notifications::{AttemptRecord, Claim, Completion, Stored, PENDING_SHARDS, RETENTION_DAYS};
+pub use poll_state::{ObjectVersion, MARKER_RETENTION_DAYS};
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::Client;
@@ -71,6 +80,10 @@ pub const TABLE_BINDINGS: &[TableBinding] = &[
         logical_id: "DeliveriesTable",
         env_var: "DELIVERIES_TABLE",
     },
+    TableBinding {
+        logical_id: "PollStateTable",
+        env_var: "POLL_STATE_TABLE",
+    },
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +92,7 @@ pub struct Tables {
     pub accounts: String,
     pub notifications: String,
     pub deliveries: String,
+    pub poll_state: String,
 }
 
 impl Tables {
@@ -94,6 +108,7 @@ impl Tables {
             accounts: read("ACCOUNTS_TABLE")?,
             notifications: read("NOTIFICATIONS_TABLE")?,
             deliveries: read("DELIVERIES_TABLE")?,
+            poll_state: read("POLL_STATE_TABLE")?,
         })
     }
 
@@ -104,6 +119,7 @@ impl Tables {
             accounts: format!("{prefix}AccountsTable"),
             notifications: format!("{prefix}NotificationsTable"),
             deliveries: format!("{prefix}DeliveriesTable"),
+            poll_state: format!("{prefix}PollStateTable"),
         }
     }
 
@@ -114,6 +130,7 @@ impl Tables {
             "AccountsTable" => Some(&self.accounts),
             "NotificationsTable" => Some(&self.notifications),
             "DeliveriesTable" => Some(&self.deliveries),
+            "PollStateTable" => Some(&self.poll_state),
             _ => None,
         }
     }

@@ -112,6 +112,16 @@ fn from_item(item: &Item) -> Result<StoredNotification, StoreError> {
 }
 
 impl Store {
+    /// The conditional put of a new pending notification, for transactions.
+    pub(crate) fn notification_put(&self, notification: &Notification) -> Result<Put, StoreError> {
+        Put::builder()
+            .table_name(&self.tables.notifications)
+            .set_item(Some(to_item(notification, DeliveryStatus::Pending)))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))
+    }
+
     /// Stores new pending notifications, all or none. Storing the same ones
     /// again (a vendor retry) changes nothing and reports `Duplicate`.
     pub async fn put_notifications(&self, batch: &[Notification]) -> Result<Stored, StoreError> {

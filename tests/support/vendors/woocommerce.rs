@@ -24,6 +24,15 @@
 //!   `http_request_host_is_external` / `http_allowed_safe_ports` filters are
 //!   set (§1.1 "SSRF guard"); the simulator behaves as a store with those
 //!   filters set.
+//! - The same store serves the v3 list endpoints a poller uses
+//!   (`/wp-json/wc/v3/{orders,products,customers,coupons}`), written from
+//!   `docs/vendors/polling.md` §1: controllable catalog state
+//!   ([`WooStore::upsert`], [`WooStore::delete`]), WordPress arg validation,
+//!   exclusive `modified_after`/`modified_before` with `WP_Date_Query`'s
+//!   zone handling, `X-WP-Total`/`X-WP-TotalPages`/`Link` exactly as
+//!   WooCommerce builds them (unencoded values), and adversity controls
+//!   ([`WooStore::fail_next`], [`WooStore::set_delay`],
+//!   [`WooStore::schedule_upsert_after_calls`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -34,7 +43,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use ce_local::http_server::{serve, BoxFuture, Handler};
-use chrono::{NaiveDateTime, Utc};
+use chrono::{NaiveDateTime, Timelike, Utc};
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{json, Map, Value};
@@ -854,6 +863,17 @@ struct StoreState {
     fail: Option<(u16, usize)>,
     pings: Vec<PingRecord>,
     ping_enabled: bool,
+    /// Catalog objects by resource (`orders`, `products`, ...), by id.
+    catalog: BTreeMap<&'static str, BTreeMap<u64, CatalogItem>>,
+    /// Site UTC offset in hours (WordPress `gmt_offset`), for the
+    /// non-`_gmt` date fields and columns.
+    site_offset_hours: i32,
+    /// Added before every response.
+    delay: Duration,
+    /// GET requests to a catalog collection route, whatever their outcome.
+    list_calls: usize,
+    /// Catalog changes waiting for a given list call to be answered.
+    scheduled: Vec<(usize, CatalogOp)>,
 }
 
 /// A running WooCommerce store simulator serving the webhooks REST API
@@ -894,6 +914,11 @@ pub async fn start_store(consumer_key: &str, consumer_secret: &str) -> WooStore 
         fail: None,
         pings: Vec::new(),
         ping_enabled: true,
+        catalog: BTreeMap::new(),
+        site_offset_hours: 0,
+        delay: Duration::ZERO,
+        list_calls: 0,
+        scheduled: Vec::new(),
     }));
     let handler_state = state.clone();
     let handler: Handler = Arc::new(move |req: ApiRequest| -> BoxFuture {
@@ -1321,8 +1346,29 @@ fn no_route() -> ApiResponse {
 }
 
 async fn handle(state: Arc<Mutex<StoreState>>, req: ApiRequest) -> ApiResponse {
-    {
+    let delay = lock(&state).delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let is_list = req.method == Method::GET
+        && rest_route(&req)
+            .and_then(|r| catalog_route(&r))
+            .is_some_and(|(_, item)| item.is_none());
+    let call = is_list.then(|| {
         let mut s = lock(&state);
+        s.list_calls += 1;
+        s.list_calls
+    });
+    let resp = handle_request(&state, req).await;
+    if let Some(n) = call {
+        run_scheduled(&mut lock(&state), n);
+    }
+    resp
+}
+
+async fn handle_request(state: &Arc<Mutex<StoreState>>, req: ApiRequest) -> ApiResponse {
+    {
+        let mut s = lock(state);
         s.requests += 1;
         if let Some((status, n)) = s.fail {
             s.fail = (n > 1).then_some((status, n - 1));
@@ -1336,10 +1382,13 @@ async fn handle(state: Arc<Mutex<StoreState>>, req: ApiRequest) -> ApiResponse {
             body: b"<html><body>Page not found</body></html>".to_vec(),
         };
     };
-    let auth = match authenticate(&lock(&state), &req) {
+    let auth = match authenticate(&lock(state), &req) {
         Ok(a) => a,
         Err(resp) => return resp,
     };
+    if let Some((resource, item)) = catalog_route(&route) {
+        return catalog_request(state, &req, auth, resource, item);
+    }
     let Some(route) = match_route(&route) else {
         return no_route();
     };
@@ -1352,7 +1401,7 @@ async fn handle(state: Arc<Mutex<StoreState>>, req: ApiRequest) -> ApiResponse {
             if let Auth::Anonymous = auth {
                 return cannot(&req.method, false);
             }
-            list(&state, &params)
+            list(state, &params)
         }
         (Route::Collection, Method::POST) => {
             let missing: Vec<&str> = ["topic", "delivery_url"]
@@ -1376,7 +1425,7 @@ async fn handle(state: Arc<Mutex<StoreState>>, req: ApiRequest) -> ApiResponse {
             if let Auth::Anonymous = auth {
                 return cannot(&req.method, false);
             }
-            create(&state, &params).await
+            create(state, &params).await
         }
         (Route::Item(id), Method::GET) => {
             if let Auth::Anonymous = auth {
@@ -1389,7 +1438,7 @@ async fn handle(state: Arc<Mutex<StoreState>>, req: ApiRequest) -> ApiResponse {
                     "Invalid ID.",
                 );
             }
-            let s = lock(&state);
+            let s = lock(state);
             match s.hooks.get(&id) {
                 Some(h) => wp_json(200, &hook_json(&s.base_url, h)),
                 None => wp_error(
@@ -1409,7 +1458,7 @@ async fn handle(state: Arc<Mutex<StoreState>>, req: ApiRequest) -> ApiResponse {
             if let Auth::Anonymous = auth {
                 return cannot(&req.method, true);
             }
-            update(&state, id, &params)
+            update(state, id, &params)
         }
         (Route::Item(id), Method::DELETE) => {
             let force = match params.get("force") {
@@ -1432,7 +1481,7 @@ async fn handle(state: Arc<Mutex<StoreState>>, req: ApiRequest) -> ApiResponse {
                     "Webhooks do not support trashing.",
                 );
             }
-            let mut s = lock(&state);
+            let mut s = lock(state);
             match s.hooks.remove(&id) {
                 Some(h) => wp_json(200, &hook_json(&s.base_url, &h)),
                 None => wp_error(
@@ -1663,6 +1712,807 @@ fn update(state: &Mutex<StoreState>, id: u64, params: &Map<String, Value>) -> Ap
     let body = hook_json(&base_url, &hook);
     s.hooks.insert(id, hook);
     wp_json(200, &body)
+}
+
+// ---------------------------------------------------------------------------
+// Catalog: the v3 list endpoints a poller uses (docs/vendors/polling.md §1)
+// ---------------------------------------------------------------------------
+
+/// Resources with a simulated v3 collection at `/wp-json/wc/v3/{resource}`.
+pub const CATALOG_RESOURCES: [&str; 4] = ["orders", "products", "customers", "coupons"];
+
+/// A catalog object as the store holds it (dates at one-second resolution,
+/// like the MySQL `DATETIME` columns).
+#[derive(Debug, Clone)]
+struct CatalogItem {
+    id: u64,
+    created_gmt: NaiveDateTime,
+    modified_gmt: NaiveDateTime,
+    /// `processing` for orders, `publish` for products and coupons, `trash`
+    /// once deleted; unused for customers (deleted customers are removed).
+    status: String,
+}
+
+#[derive(Debug, Clone)]
+enum CatalogOp {
+    Upsert {
+        resource: &'static str,
+        id: u64,
+        modified_gmt: NaiveDateTime,
+        created_gmt: NaiveDateTime,
+    },
+    Delete {
+        resource: &'static str,
+        id: u64,
+    },
+}
+
+fn catalog_resource(resource: &str) -> &'static str {
+    CATALOG_RESOURCES
+        .into_iter()
+        .find(|r| *r == resource)
+        .unwrap_or_else(|| panic!("unknown WooCommerce resource {resource:?}"))
+}
+
+fn whole_seconds(t: NaiveDateTime) -> NaiveDateTime {
+    t.with_nanosecond(0).unwrap_or(t)
+}
+
+fn apply_op(s: &mut StoreState, op: CatalogOp) {
+    match op {
+        CatalogOp::Upsert {
+            resource,
+            id,
+            modified_gmt,
+            created_gmt,
+        } => {
+            let status = match resource {
+                "orders" => "processing",
+                "customers" => "",
+                _ => "publish",
+            };
+            s.catalog.entry(resource).or_default().insert(
+                id,
+                CatalogItem {
+                    id,
+                    created_gmt: whole_seconds(created_gmt),
+                    modified_gmt: whole_seconds(modified_gmt),
+                    status: status.to_string(),
+                },
+            );
+        }
+        CatalogOp::Delete { resource, id } => {
+            let items = s.catalog.entry(resource).or_default();
+            if resource == "customers" {
+                // WP users have no trash.
+                items.remove(&id);
+            } else if let Some(item) = items.get_mut(&id) {
+                // `wp_trash_post` / `woocommerce_trash_order` (§1.4 of webhooks.md).
+                item.status = "trash".to_string();
+            }
+        }
+    }
+}
+
+fn run_scheduled(s: &mut StoreState, answered: usize) {
+    let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut s.scheduled)
+        .into_iter()
+        .partition(|(after, _)| *after <= answered);
+    s.scheduled = later;
+    for (_, op) in due {
+        apply_op(s, op);
+    }
+}
+
+impl WooStore {
+    /// `{base_url}/wp-json/wc/v3/{resource}`.
+    pub fn catalog_url(&self, resource: &str) -> String {
+        format!(
+            "{}/wp-json/wc/v3/{}",
+            self.base_url,
+            catalog_resource(resource)
+        )
+    }
+
+    /// Creates or modifies an object of `resource` (`orders`, `products`,
+    /// `customers` or `coupons`); times are GMT and kept to the second. An
+    /// upsert of a trashed object restores it (status back to the default).
+    pub fn upsert(
+        &self,
+        resource: &str,
+        id: u64,
+        modified_gmt: NaiveDateTime,
+        created_gmt: NaiveDateTime,
+    ) {
+        apply_op(
+            &mut lock(&self.state),
+            CatalogOp::Upsert {
+                resource: catalog_resource(resource),
+                id,
+                modified_gmt,
+                created_gmt,
+            },
+        );
+    }
+
+    /// Deletes an object the way the store's UI does: orders, products and
+    /// coupons move to the trash (hidden from `status=any` lists); customers
+    /// are removed.
+    pub fn delete(&self, resource: &str, id: u64) {
+        apply_op(
+            &mut lock(&self.state),
+            CatalogOp::Delete {
+                resource: catalog_resource(resource),
+                id,
+            },
+        );
+    }
+
+    /// Objects of `resource` a default list shows (trashed ones excluded).
+    pub fn object_count(&self, resource: &str) -> usize {
+        lock(&self.state)
+            .catalog
+            .get(catalog_resource(resource))
+            .map_or(0, |m| m.values().filter(|i| i.status != "trash").count())
+    }
+
+    /// The site's UTC offset in hours (default 0), used for the site-local
+    /// `date_created`/`date_modified` fields and the non-GMT filter columns.
+    pub fn set_site_offset_hours(&self, hours: i32) {
+        lock(&self.state).site_offset_hours = hours;
+    }
+
+    /// Delays every response by `d` (default none).
+    pub fn set_delay(&self, d: Duration) {
+        lock(&self.state).delay = d;
+    }
+
+    /// GET requests to a catalog collection so far (whatever their outcome,
+    /// injected failures included).
+    pub fn list_calls(&self) -> usize {
+        lock(&self.state).list_calls
+    }
+
+    /// Applies [`upsert`](Self::upsert) right after list call number
+    /// `after_calls` (1-based, counted by [`list_calls`](Self::list_calls)) is
+    /// answered, i.e. between two pages of a scan; at once if already past.
+    pub fn schedule_upsert_after_calls(
+        &self,
+        after_calls: usize,
+        resource: &str,
+        id: u64,
+        modified_gmt: NaiveDateTime,
+        created_gmt: NaiveDateTime,
+    ) {
+        self.schedule(
+            after_calls,
+            CatalogOp::Upsert {
+                resource: catalog_resource(resource),
+                id,
+                modified_gmt,
+                created_gmt,
+            },
+        );
+    }
+
+    /// Like [`schedule_upsert_after_calls`](Self::schedule_upsert_after_calls)
+    /// for [`delete`](Self::delete).
+    pub fn schedule_delete_after_calls(&self, after_calls: usize, resource: &str, id: u64) {
+        self.schedule(
+            after_calls,
+            CatalogOp::Delete {
+                resource: catalog_resource(resource),
+                id,
+            },
+        );
+    }
+
+    fn schedule(&self, after_calls: usize, op: CatalogOp) {
+        let mut s = lock(&self.state);
+        s.scheduled.push((after_calls, op));
+        let answered = s.list_calls;
+        run_scheduled(&mut s, answered);
+    }
+}
+
+/// `/wc/v3/{resource}` → (resource, None); `/wc/v3/{resource}/{id}` → (resource, Some(id)).
+fn catalog_route(route: &str) -> Option<(&'static str, Option<u64>)> {
+    let rest = route.trim_end_matches('/').strip_prefix("/wc/v3/")?;
+    let (name, id) = match rest.split_once('/') {
+        Some((name, id)) => (name, Some(id)),
+        None => (rest, None),
+    };
+    let resource = CATALOG_RESOURCES.into_iter().find(|r| *r == name)?;
+    match id {
+        None => Some((resource, None)),
+        Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
+            id.parse().ok().map(|n| (resource, Some(n)))
+        }
+        Some(_) => None,
+    }
+}
+
+/// Query parameters as PHP parses them: a later duplicate replaces the value
+/// but keeps the first position.
+fn php_query(req: &ApiRequest) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (k, v) in query_pairs(req) {
+        match out.iter_mut().find(|(key, _)| *key == k) {
+            Some(slot) => slot.1 = v,
+            None => out.push((k, v)),
+        }
+    }
+    out
+}
+
+/// `wp_sprintf_l('%l', $items)`: "a", "a and b", "a, b, and c".
+fn wp_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [a, b] => format!("{a} and {b}"),
+        [init @ .., last] => format!("{}, and {last}", init.join(", ")),
+    }
+}
+
+/// Collects REST arg validation failures like `WP_REST_Request::has_valid_params`.
+#[derive(Default)]
+struct ArgErrors(Vec<(String, String)>);
+
+impl ArgErrors {
+    fn push(&mut self, name: &str, reason: String) {
+        self.0.push((name.to_string(), reason));
+    }
+
+    fn into_response(self) -> Option<ApiResponse> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let names: Vec<&str> = self.0.iter().map(|(n, _)| n.as_str()).collect();
+        let params: Map<String, Value> = self
+            .0
+            .iter()
+            .map(|(n, r)| (n.clone(), Value::String(r.clone())))
+            .collect();
+        Some(wp_error_data(
+            400,
+            "rest_invalid_param",
+            &format!("Invalid parameter(s): {}", names.join(", ")),
+            json!({ "status": 400, "params": params }),
+        ))
+    }
+}
+
+/// `rest_is_integer` + minimum/maximum checks, with WordPress's messages.
+fn int_arg(
+    q: &[(String, String)],
+    errors: &mut ArgErrors,
+    name: &str,
+    min: Option<i64>,
+    max: Option<i64>,
+) -> Option<i64> {
+    let raw = q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())?;
+    let Ok(n) = raw.trim().parse::<i64>() else {
+        errors.push(name, format!("{name} is not of type integer."));
+        return None;
+    };
+    match (min, max) {
+        (Some(lo), Some(hi)) if n < lo || n > hi => {
+            errors.push(
+                name,
+                format!("{name} must be between {lo} (inclusive) and {hi} (inclusive)"),
+            );
+            None
+        }
+        (Some(lo), None) if n < lo => {
+            errors.push(
+                name,
+                format!("{name} must be greater than or equal to {lo}"),
+            );
+            None
+        }
+        _ => Some(n),
+    }
+}
+
+fn enum_arg<'a>(
+    q: &'a [(String, String)],
+    errors: &mut ArgErrors,
+    name: &str,
+    allowed: &[&str],
+) -> Option<&'a str> {
+    let raw = q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())?;
+    if allowed.contains(&raw) {
+        Some(raw)
+    } else {
+        errors.push(name, format!("{name} is not one of {}.", wp_list(allowed)));
+        None
+    }
+}
+
+/// `rest_parse_date()`'s RFC 3339 pattern
+/// `^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}(?::\d{2})?)?$`;
+/// returns the wall-clock time (fraction dropped) and the offset in seconds
+/// if one was given.
+fn parse_rest_date(s: &str) -> Option<(NaiveDateTime, Option<i32>)> {
+    let b = s.as_bytes();
+    let digits = |from: usize, to: usize| {
+        b.get(from..to)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    let at = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
+    if !(digits(0, 4)
+        && at(4, b"-")
+        && digits(5, 7)
+        && at(7, b"-")
+        && digits(8, 10)
+        && at(10, b"Tt ")
+        && digits(11, 13)
+        && at(13, b":")
+        && digits(14, 16)
+        && at(16, b":")
+        && digits(17, 19))
+    {
+        return None;
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return None;
+        }
+        rest = &frac[n..];
+    }
+    let offset = match rest.as_bytes() {
+        [] => None,
+        [b'Z'] => Some(0),
+        [sign @ (b'+' | b'-'), h1, h2, tail @ ..] if h1.is_ascii_digit() && h2.is_ascii_digit() => {
+            let hours = i32::from((h1 - b'0') * 10 + (h2 - b'0'));
+            let minutes = match tail {
+                [] => 0,
+                [b':', m1, m2] if m1.is_ascii_digit() && m2.is_ascii_digit() => {
+                    i32::from((m1 - b'0') * 10 + (m2 - b'0'))
+                }
+                _ => return None,
+            };
+            let secs = hours * 3600 + minutes * 60;
+            Some(if *sign == b'-' { -secs } else { secs })
+        }
+        _ => return None,
+    };
+    let wall =
+        NaiveDateTime::parse_from_str(&format!("{} {}", &s[..10], &s[11..19]), "%Y-%m-%d %H:%M:%S")
+            .ok()?;
+    Some((wall, offset))
+}
+
+/// `WP_Date_Query::build_mysql_datetime()` for a full date-time string:
+/// `date_create($value, wp_timezone())` then formatted in the site zone, so
+/// a value with an offset is converted to SITE-LOCAL time and a value
+/// without one is taken as it is, whichever column it is compared with.
+fn date_query_bound(
+    q: &[(String, String)],
+    errors: &mut ArgErrors,
+    name: &str,
+    site_offset_hours: i32,
+) -> Option<NaiveDateTime> {
+    let raw = q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())?;
+    match parse_rest_date(raw) {
+        Some((wall, None)) => Some(wall),
+        Some((wall, Some(offset))) => Some(
+            wall - chrono::Duration::seconds(i64::from(offset))
+                + chrono::Duration::hours(i64::from(site_offset_hours)),
+        ),
+        None => {
+            errors.push(name, "Invalid date.".to_string());
+            None
+        }
+    }
+}
+
+/// `rest_is_boolean` + `rest_sanitize_boolean`.
+fn bool_arg(q: &[(String, String)], errors: &mut ArgErrors, name: &str) -> Option<bool> {
+    let raw = q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())?;
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        _ => {
+            errors.push(name, format!("{name} is not of type boolean."));
+            None
+        }
+    }
+}
+
+/// `wp_parse_id_list`: split on commas/spaces, `absint` each, unique.
+fn id_list(q: &[(String, String)], name: &str) -> Vec<u64> {
+    let raw = q
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str());
+    let mut out: Vec<u64> = Vec::new();
+    for token in raw.split([',', ' ']).filter(|t| !t.is_empty()) {
+        let digits: String = token
+            .trim_start_matches('-')
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let n = digits.parse().unwrap_or(0);
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+const ORDER_STATUSES: [&str; 10] = [
+    "any",
+    "trash",
+    "pending",
+    "processing",
+    "on-hold",
+    "completed",
+    "cancelled",
+    "refunded",
+    "failed",
+    "checkout-draft",
+];
+const PRODUCT_STATUSES: [&str; 7] = [
+    "any", "future", "trash", "draft", "pending", "private", "publish",
+];
+const POST_ORDERBY: [&str; 6] = ["date", "id", "include", "title", "slug", "modified"];
+const PRODUCT_ORDERBY: [&str; 10] = [
+    "date",
+    "id",
+    "include",
+    "title",
+    "slug",
+    "modified",
+    "menu_order",
+    "price",
+    "popularity",
+    "rating",
+];
+const CUSTOMER_ORDERBY: [&str; 4] = ["id", "include", "name", "registered_date"];
+
+/// A validated list request.
+struct ListArgs {
+    per_page: u64,
+    page: u64,
+    offset: Option<u64>,
+    desc: bool,
+    orderby: String,
+    include: Vec<u64>,
+    exclude: Vec<u64>,
+    /// Post statuses to show; `None` = WP_Query `any` (everything but trash).
+    statuses: Option<Vec<String>>,
+    use_gmt: bool,
+    after: Option<NaiveDateTime>,
+    before: Option<NaiveDateTime>,
+    modified_after: Option<NaiveDateTime>,
+    modified_before: Option<NaiveDateTime>,
+}
+
+/// Validates in `get_collection_params()` order; arguments a controller does
+/// not register are ignored (for customers that includes every date filter).
+fn list_args(
+    resource: &str,
+    q: &[(String, String)],
+    site_offset_hours: i32,
+) -> Result<ListArgs, ApiResponse> {
+    let mut errors = ArgErrors::default();
+    let customers = resource == "customers";
+    let page = int_arg(q, &mut errors, "page", Some(1), None).unwrap_or(1);
+    let per_page = int_arg(q, &mut errors, "per_page", Some(1), Some(100)).unwrap_or(10);
+    let mut args = ListArgs {
+        per_page: per_page as u64,
+        page: page as u64,
+        offset: None,
+        desc: !customers,
+        orderby: if customers { "name" } else { "date" }.to_string(),
+        include: Vec::new(),
+        exclude: Vec::new(),
+        statuses: None,
+        use_gmt: false,
+        after: None,
+        before: None,
+        modified_after: None,
+        modified_before: None,
+    };
+    if !customers {
+        args.after = date_query_bound(q, &mut errors, "after", site_offset_hours);
+        args.before = date_query_bound(q, &mut errors, "before", site_offset_hours);
+        args.modified_after = date_query_bound(q, &mut errors, "modified_after", site_offset_hours);
+        args.modified_before =
+            date_query_bound(q, &mut errors, "modified_before", site_offset_hours);
+        args.use_gmt = bool_arg(q, &mut errors, "dates_are_gmt").unwrap_or(false);
+    }
+    args.exclude = id_list(q, "exclude");
+    args.include = id_list(q, "include");
+    args.offset = int_arg(q, &mut errors, "offset", None, None).map(|n| n.unsigned_abs());
+    if let Some(order) = enum_arg(q, &mut errors, "order", &["asc", "desc"]) {
+        args.desc = order == "desc";
+    }
+    let orderby: &[&str] = match resource {
+        "customers" => &CUSTOMER_ORDERBY,
+        "products" => &PRODUCT_ORDERBY,
+        _ => &POST_ORDERBY,
+    };
+    if let Some(o) = enum_arg(q, &mut errors, "orderby", orderby) {
+        args.orderby = o.to_string();
+    }
+    match resource {
+        "orders" => {
+            // v3: `status` is an array of enum strings (comma list accepted).
+            if let Some((_, raw)) = q.iter().find(|(k, _)| k == "status") {
+                let mut statuses = Vec::new();
+                for (i, s) in raw.split(',').map(str::trim).enumerate() {
+                    if ORDER_STATUSES.contains(&s) {
+                        statuses.push(s.to_string());
+                    } else {
+                        errors.push(
+                            "status",
+                            format!("status[{i}] is not one of {}.", wp_list(&ORDER_STATUSES)),
+                        );
+                        break;
+                    }
+                }
+                if !statuses.iter().any(|s| s == "any") {
+                    args.statuses = Some(statuses);
+                }
+            }
+        }
+        "products" => {
+            if let Some(s) = enum_arg(q, &mut errors, "status", &PRODUCT_STATUSES) {
+                if s != "any" {
+                    args.statuses = Some(vec![s.to_string()]);
+                }
+            }
+        }
+        _ => {}
+    }
+    match errors.into_response() {
+        Some(resp) => Err(resp),
+        None => Ok(args),
+    }
+}
+
+/// The title/slug WordPress sorts by (approximations for orders).
+fn post_title(resource: &str, item: &CatalogItem, offset_hours: i32) -> String {
+    match resource {
+        "products" => format!("Product {}", item.id),
+        "coupons" => format!("coupon{}", item.id),
+        _ => format!(
+            "Order &ndash; {}",
+            site_time(item.created_gmt, offset_hours).format("%B %d, %Y @ %I:%M %p")
+        ),
+    }
+}
+
+fn site_time(gmt: NaiveDateTime, offset_hours: i32) -> NaiveDateTime {
+    gmt + chrono::Duration::hours(i64::from(offset_hours))
+}
+
+/// `add_query_arg( $request->get_query_params(), rest_url(...) )` then
+/// `add_query_arg( 'page', N, $base )`: WooCommerce does NOT urlencode the
+/// values (WC-CRUD `get_items`), and `add_query_arg` drops `=` from empty
+/// values. Control and non-ASCII bytes, which cannot go in a header value,
+/// are percent-encoded here.
+fn wp_page_link(base: &str, q: &[(String, String)], page: u64) -> String {
+    let mut pairs: Vec<(String, String)> = q.to_vec();
+    match pairs.iter_mut().find(|(k, _)| k == "page") {
+        Some(slot) => slot.1 = page.to_string(),
+        None => pairs.push(("page".to_string(), page.to_string())),
+    }
+    let raw = |s: &str| {
+        s.bytes()
+            .map(|b| {
+                if (0x20..0x7f).contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    let query: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| {
+            if v.is_empty() {
+                raw(k)
+            } else {
+                format!("{}={}", raw(k), raw(v))
+            }
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+fn catalog_json(base_url: &str, resource: &str, item: &CatalogItem, offset_hours: i32) -> Value {
+    let created = wc_date(&item.created_gmt);
+    let modified = wc_date(&item.modified_gmt);
+    let mut v = match resource {
+        "orders" => order_payload(item.id, &item.status, &created, &modified),
+        "products" => product_payload(
+            item.id,
+            &format!("Product {}", item.id),
+            &created,
+            &modified,
+        ),
+        "customers" => customer_payload(
+            item.id,
+            &format!("customer{}@example.com", item.id),
+            &created,
+            &modified,
+        ),
+        _ => coupon_payload(item.id, &format!("coupon{}", item.id), &created, &modified),
+    };
+    let local_created = wc_date(&site_time(item.created_gmt, offset_hours));
+    let local_modified = wc_date(&site_time(item.modified_gmt, offset_hours));
+    v["date_created"] = json!(local_created);
+    v["date_modified"] = json!(local_modified);
+    match resource {
+        "orders" => v["date_paid"] = json!(local_modified),
+        "products" => v["status"] = json!(item.status),
+        _ => {}
+    }
+    v["_links"] = json!({
+        "self": [{ "href": format!("{base_url}/wp-json/wc/v3/{resource}/{}", item.id) }],
+        "collection": [{ "href": format!("{base_url}/wp-json/wc/v3/{resource}") }]
+    });
+    v
+}
+
+fn catalog_request(
+    state: &Mutex<StoreState>,
+    req: &ApiRequest,
+    auth: Auth,
+    resource: &'static str,
+    item: Option<u64>,
+) -> ApiResponse {
+    if req.method != Method::GET {
+        // Writes to the catalog are not simulated (use `upsert`/`delete`).
+        return no_route();
+    }
+    let Some(id) = item else {
+        return catalog_list(state, req, auth, resource);
+    };
+    if let Auth::Anonymous = auth {
+        return cannot(&req.method, true);
+    }
+    let s = lock(state);
+    match s.catalog.get(resource).and_then(|m| m.get(&id)) {
+        Some(item) => wp_json(
+            200,
+            &catalog_json(&s.base_url, resource, item, s.site_offset_hours),
+        ),
+        None if resource == "customers" => {
+            wp_error(404, "woocommerce_rest_invalid_id", "Invalid resource ID.")
+        }
+        None => {
+            let post_type = match resource {
+                "orders" => "shop_order",
+                "coupons" => "shop_coupon",
+                _ => "product",
+            };
+            wp_error(
+                404,
+                &format!("woocommerce_rest_{post_type}_invalid_id"),
+                "Invalid ID.",
+            )
+        }
+    }
+}
+
+/// `WC_REST_CRUD_Controller::get_items()` (orders, products, coupons) and
+/// `WC_REST_Customers_V1_Controller::get_items()` (customers).
+fn catalog_list(
+    state: &Mutex<StoreState>,
+    req: &ApiRequest,
+    auth: Auth,
+    resource: &'static str,
+) -> ApiResponse {
+    let q = php_query(req);
+    let s = lock(state);
+    let offset_hours = s.site_offset_hours;
+    // Arg validation runs before the permission callback (WP_REST_Server::dispatch).
+    let args = match list_args(resource, &q, offset_hours) {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    if let Auth::Anonymous = auth {
+        return cannot(&req.method, false);
+    }
+    let customers = resource == "customers";
+    let column = |t: NaiveDateTime| {
+        if args.use_gmt {
+            t
+        } else {
+            site_time(t, offset_hours)
+        }
+    };
+    let mut items: Vec<&CatalogItem> = s
+        .catalog
+        .get(resource)
+        .map(|m| m.values().collect())
+        .unwrap_or_default();
+    items.retain(|i| {
+        let status_ok = customers
+            || match &args.statuses {
+                None => i.status != "trash",
+                Some(wanted) => wanted.contains(&i.status),
+            };
+        // WP_Date_Query: `column > after`, `column < before` (no `inclusive`).
+        status_ok
+            && (args.include.is_empty() || args.include.contains(&i.id))
+            && !args.exclude.contains(&i.id)
+            && args.after.is_none_or(|b| column(i.created_gmt) > b)
+            && args.before.is_none_or(|b| column(i.created_gmt) < b)
+            && args
+                .modified_after
+                .is_none_or(|b| column(i.modified_gmt) > b)
+            && args
+                .modified_before
+                .is_none_or(|b| column(i.modified_gmt) < b)
+    });
+    let position = |id: u64| args.include.iter().position(|x| *x == id);
+    items.sort_by(|a, b| {
+        let ord = match args.orderby.as_str() {
+            "id" => a.id.cmp(&b.id),
+            "modified" => (a.modified_gmt, a.id).cmp(&(b.modified_gmt, b.id)),
+            "include" if !args.include.is_empty() => position(a.id).cmp(&position(b.id)),
+            "title" | "slug" | "menu_order" if !customers => {
+                let ta = post_title(resource, a, offset_hours);
+                let tb = post_title(resource, b, offset_hours);
+                (ta.to_lowercase(), a.id).cmp(&(tb.to_lowercase(), b.id))
+            }
+            // Customers: every simulated display_name is the same.
+            "name" => a.id.cmp(&b.id),
+            "price" | "popularity" | "rating" => a.id.cmp(&b.id),
+            // date, registered_date, and `include` without ids.
+            _ => (a.created_gmt, a.id).cmp(&(b.created_gmt, b.id)),
+        };
+        if args.desc {
+            ord.reverse()
+        } else {
+            ord
+        }
+    });
+    let total = items.len() as u64;
+    let start = args.offset.unwrap_or((args.page - 1) * args.per_page);
+    // Customers derive the page from the offset; posts report `paged`.
+    let page = if customers {
+        start / args.per_page + 1
+    } else {
+        args.page
+    };
+    let body: Vec<Value> = items
+        .iter()
+        .skip(start as usize)
+        .take(args.per_page as usize)
+        .map(|i| catalog_json(&s.base_url, resource, i, offset_hours))
+        .collect();
+    let max_pages = total.div_ceil(args.per_page);
+    let mut resp = wp_json(200, &Value::Array(body));
+    resp.headers.push(("X-WP-Total".into(), total.to_string()));
+    resp.headers
+        .push(("X-WP-TotalPages".into(), max_pages.to_string()));
+    let base = format!("{}/wp-json/wc/v3/{resource}", s.base_url);
+    let mut links = Vec::new();
+    if page > 1 {
+        let prev = (page - 1).min(max_pages);
+        links.push(format!("<{}>; rel=\"prev\"", wp_page_link(&base, &q, prev)));
+    }
+    if max_pages > page {
+        links.push(format!(
+            "<{}>; rel=\"next\"",
+            wp_page_link(&base, &q, page + 1)
+        ));
+    }
+    if !links.is_empty() {
+        // WP_REST_Response::link_header appends to one `Link` header with ", ".
+        resp.headers.push(("Link".into(), links.join(", ")));
+    }
+    resp
 }
 
 #[cfg(test)]
@@ -2018,5 +2868,330 @@ mod tests {
             .fire("order.created", &deleted_payload(1))
             .await
             .is_empty());
+    }
+
+    fn t(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").unwrap()
+    }
+
+    /// GETs with the store's Basic credentials: (status, headers, JSON body).
+    async fn wc_get(url: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+        let r = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(url)
+            .basic_auth("ck", Some("cs"))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, headers, r.json().await.unwrap_or(Value::Null))
+    }
+
+    fn ids(v: &Value) -> Vec<u64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_u64().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn rest_date_parsing_follows_rest_parse_date() {
+        let wall = t("2017-03-22T19:28:08");
+        assert_eq!(parse_rest_date("2017-03-22T19:28:08"), Some((wall, None)));
+        assert_eq!(
+            parse_rest_date("2017-03-22 19:28:08.123Z"),
+            Some((wall, Some(0)))
+        );
+        assert_eq!(
+            parse_rest_date("2017-03-22t19:28:08-03:00"),
+            Some((wall, Some(-3 * 3600)))
+        );
+        assert_eq!(
+            parse_rest_date("2017-03-22T19:28:08+05"),
+            Some((wall, Some(5 * 3600)))
+        );
+        for bad in [
+            "2017-03-22",
+            "2017-03-22T19:28",
+            "2017-03-22T19:28:08z",
+            "2017-03-22T19:28:08+0530",
+            "2017-03-22T19:28:08.",
+            "Wed, 22 Mar 2017 19:28:08 +0000",
+        ] {
+            assert_eq!(parse_rest_date(bad), None, "{bad}");
+        }
+        assert_eq!(wp_list(&["asc", "desc"]), "asc and desc");
+        assert_eq!(wp_list(&["a", "b", "c"]), "a, b, and c");
+    }
+
+    #[tokio::test]
+    async fn catalog_pagination_headers_and_links() {
+        let store = start_store("ck", "cs").await;
+        for id in 1..=25 {
+            let at = t("2026-01-01T00:00:00") + chrono::Duration::minutes(id as i64);
+            store.upsert("orders", id, at, at);
+        }
+        assert_eq!(store.object_count("orders"), 25);
+        let url = store.catalog_url("orders");
+        let q = "modified_after=2025-12-31T23:00:00%2B00:00&orderby=modified&order=asc&per_page=10";
+
+        let (status, h, body) = wc_get(&format!("{url}?{q}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(h["x-wp-total"], "25");
+        assert_eq!(h["x-wp-totalpages"], "3");
+        assert_eq!(ids(&body), (1..=10).collect::<Vec<_>>());
+        // Values are NOT urlencoded in the link (the `+` comes back raw), and
+        // `page` is appended after the request's own parameters...
+        let next = format!(
+            "{url}?modified_after=2025-12-31T23:00:00+00:00&orderby=modified&order=asc&per_page=10&page=2"
+        );
+        assert_eq!(h["link"], format!("<{next}>; rel=\"next\"").as_str());
+        // ...so following it verbatim turns `+` into a space: 400.
+        let (status, _, err) = wc_get(&next).await;
+        assert_eq!(status, 400);
+        assert_eq!(err["data"]["params"]["modified_after"], "Invalid date.");
+        let o = &body[0];
+        assert_eq!(o["date_modified_gmt"], "2026-01-01T00:01:00");
+        assert_eq!(o["date_modified"], "2026-01-01T00:01:00");
+        assert_eq!(o["status"], "processing");
+        assert_eq!(o["_links"]["self"][0]["href"], format!("{url}/1").as_str());
+
+        let (_, h, body) = wc_get(&format!("{url}?per_page=10&page=2&orderby=id&order=asc")).await;
+        assert_eq!(ids(&body), (11..=20).collect::<Vec<_>>());
+        assert_eq!(
+            h["link"],
+            format!(
+                "<{url}?per_page=10&page=1&orderby=id&order=asc>; rel=\"prev\", \
+                 <{url}?per_page=10&page=3&orderby=id&order=asc>; rel=\"next\""
+            )
+            .as_str()
+        );
+
+        // The default order is date desc; the last page has no `next`.
+        let (_, h, body) = wc_get(&format!("{url}?page=3")).await;
+        assert_eq!(ids(&body), (1..=5).rev().collect::<Vec<_>>());
+        assert_eq!(h["link"], format!("<{url}?page=2>; rel=\"prev\"").as_str());
+
+        // Past the last page: 200 with [] and the real totals (WC-CRUD re-counts).
+        let (status, h, body) = wc_get(&format!("{url}?page=9")).await;
+        assert_eq!(status, 200);
+        assert_eq!(body, json!([]));
+        assert_eq!(h["x-wp-total"], "25");
+        assert_eq!(h["x-wp-totalpages"], "3");
+        assert_eq!(h["link"], format!("<{url}?page=3>; rel=\"prev\"").as_str());
+
+        // An empty result: no Link at all.
+        let (status, h, body) = wc_get(&format!("{url}?modified_after=2030-01-01T00:00:00")).await;
+        assert_eq!((status, body), (200, json!([])));
+        assert_eq!(h["x-wp-totalpages"], "0");
+        assert!(h.get("link").is_none());
+
+        // Arg validation.
+        let (status, _, body) = wc_get(&format!("{url}?per_page=101&orderby=bogus")).await;
+        assert_eq!(status, 400);
+        assert_eq!(body["code"], "rest_invalid_param");
+        assert_eq!(body["message"], "Invalid parameter(s): per_page, orderby");
+        assert_eq!(
+            body["data"]["params"]["per_page"],
+            "per_page must be between 1 (inclusive) and 100 (inclusive)"
+        );
+        assert_eq!(
+            body["data"]["params"]["orderby"],
+            "orderby is not one of date, id, include, title, slug, and modified."
+        );
+        let (status, _, body) = wc_get(&format!("{url}?modified_after=2026-01-01")).await;
+        assert_eq!(status, 400);
+        assert_eq!(body["data"]["params"]["modified_after"], "Invalid date.");
+        let (status, _, _) = wc_get(&format!("{url}?status=nonsense")).await;
+        assert_eq!(status, 400);
+
+        // Without credentials: args are validated first, then 401.
+        let anon = reqwest::Client::builder().no_proxy().build().unwrap();
+        let r = anon.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["code"], "woocommerce_rest_cannot_view");
+    }
+
+    #[tokio::test]
+    async fn customers_have_no_modified_filter() {
+        let store = start_store("ck", "cs").await;
+        store.upsert(
+            "customers",
+            7,
+            t("2026-01-02T00:00:00"),
+            t("2026-01-01T00:00:00"),
+        );
+        store.upsert(
+            "customers",
+            3,
+            t("2020-01-02T00:00:00"),
+            t("2020-01-01T00:00:00"),
+        );
+        let url = store.catalog_url("customers");
+        // Unregistered params are ignored: both customers come back, ordered
+        // by the default orderby=name, order=asc.
+        let (status, h, body) = wc_get(&format!(
+            "{url}?modified_after=2025-01-01T00:00:00&dates_are_gmt=true"
+        ))
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(ids(&body), [3, 7]);
+        assert_eq!(h["x-wp-total"], "2");
+        // ...but orderby is validated against the customers enum.
+        let (status, _, body) = wc_get(&format!("{url}?orderby=modified")).await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["data"]["params"]["orderby"],
+            "orderby is not one of id, include, name, and registered_date."
+        );
+        let (_, _, body) = wc_get(&format!("{url}?orderby=registered_date&order=desc")).await;
+        assert_eq!(ids(&body), [7, 3]);
+        assert_eq!(body[0]["email"], "customer7@example.com");
+        // Deleting a customer removes it; there is no trash.
+        store.delete("customers", 7);
+        let (_, _, body) = wc_get(&url).await;
+        assert_eq!(ids(&body), [3]);
+        let (status, _, body) = wc_get(&format!("{url}/7")).await;
+        assert_eq!(status, 404);
+        assert_eq!(body["code"], "woocommerce_rest_invalid_id");
+    }
+
+    #[tokio::test]
+    async fn modified_bounds_are_exclusive_and_zone_aware() {
+        let store = start_store("ck", "cs").await;
+        let base = t("2026-03-01T12:00:00");
+        for (id, secs) in [(1, -1), (2, 0), (3, 1)] {
+            store.upsert("products", id, base + chrono::Duration::seconds(secs), base);
+        }
+        let url = store.catalog_url("products");
+        let list = |q: String| {
+            let url = url.clone();
+            async move { ids(&wc_get(&format!("{url}?orderby=id&order=asc&{q}")).await.2) }
+        };
+        // Strictly greater / strictly less (WP_Date_Query without `inclusive`).
+        assert_eq!(
+            list("modified_after=2026-03-01T12:00:00&dates_are_gmt=true".into()).await,
+            [3]
+        );
+        assert_eq!(
+            list("modified_before=2026-03-01T12:00:00&dates_are_gmt=1".into()).await,
+            [1]
+        );
+        assert_eq!(
+            list("modified_after=2026-03-01T11:59:59&modified_before=2026-03-01T12:00:01".into())
+                .await,
+            [2]
+        );
+        // Fractions are dropped, not rounded: .999 still means 12:00:00.
+        assert_eq!(
+            list("modified_after=2026-03-01T12:00:00.999".into()).await,
+            [3]
+        );
+
+        // A UTC+2 site: the plain columns are site-local.
+        store.set_site_offset_hours(2);
+        let (_, _, body) = wc_get(&format!("{url}/2")).await;
+        assert_eq!(body["date_modified_gmt"], "2026-03-01T12:00:00");
+        assert_eq!(body["date_modified"], "2026-03-01T14:00:00");
+        // Zone-less bound against the local column (dates_are_gmt=false).
+        assert_eq!(list("modified_after=2026-03-01T14:00:00".into()).await, [3]);
+        // A bound with an offset is converted to site-local time first...
+        assert_eq!(
+            list("modified_after=2026-03-01T12:00:00Z".into()).await,
+            [3]
+        );
+        // ...even when it is then compared with the GMT column: `...12:00:00Z`
+        // becomes 14:00:00 and filters out all three GMT 12:00:xx objects.
+        assert!(
+            list("modified_after=2026-03-01T12:00:00Z&dates_are_gmt=true".into())
+                .await
+                .is_empty()
+        );
+        // `after`/`before` act on the created date.
+        store.upsert("products", 4, base, t("2026-03-02T00:00:00"));
+        assert_eq!(
+            list("after=2026-03-01T23:59:59&dates_are_gmt=true".into()).await,
+            [4]
+        );
+    }
+
+    #[tokio::test]
+    async fn trashed_objects_leave_the_default_list() {
+        let store = start_store("ck", "cs").await;
+        let at = t("2026-02-01T00:00:00");
+        for id in [10, 11] {
+            store.upsert("orders", id, at, at);
+            store.upsert("coupons", id, at, at);
+        }
+        store.delete("orders", 10);
+        store.delete("coupons", 11);
+        assert_eq!(store.object_count("orders"), 1);
+        let url = store.catalog_url("orders");
+        let (_, h, body) = wc_get(&format!("{url}?status=any")).await;
+        assert_eq!(ids(&body), [11]);
+        assert_eq!(h["x-wp-total"], "1");
+        let (_, _, body) = wc_get(&format!("{url}?status=trash")).await;
+        assert_eq!(ids(&body), [10]);
+        assert_eq!(body[0]["status"], "trash");
+        let (_, _, body) = wc_get(&format!("{url}?status=processing,completed")).await;
+        assert_eq!(ids(&body), [11]);
+        // Coupons have no `status` arg; trash is hidden anyway.
+        let (_, _, body) = wc_get(&format!("{}?status=trash", store.catalog_url("coupons"))).await;
+        assert_eq!(ids(&body), [10]);
+        // A trashed order can still be fetched by id.
+        let (status, _, body) = wc_get(&format!("{url}/10")).await;
+        assert_eq!((status, body["status"].clone()), (200, json!("trash")));
+        let (status, _, body) = wc_get(&format!("{url}/99")).await;
+        assert_eq!(status, 404);
+        assert_eq!(body["code"], "woocommerce_rest_shop_order_invalid_id");
+        // Upserting restores it.
+        store.upsert("orders", 10, at, at);
+        assert_eq!(store.object_count("orders"), 2);
+    }
+
+    #[tokio::test]
+    async fn adversity_failures_delay_and_mid_scan_changes() {
+        let store = start_store("ck", "cs").await;
+        let at = t("2026-04-01T00:00:00");
+        for id in 1..=4 {
+            store.upsert("orders", id, at + chrono::Duration::seconds(id as i64), at);
+        }
+        let url = format!(
+            "{}?orderby=modified&order=asc&per_page=2&dates_are_gmt=true",
+            store.catalog_url("orders")
+        );
+        // Order 1 is modified right after the first page is answered: it
+        // moves to the end, everything shifts left, and order 3 is never seen.
+        store.schedule_upsert_after_calls(1, "orders", 1, at + chrono::Duration::seconds(60), at);
+        let (_, _, p1) = wc_get(&format!("{url}&page=1")).await;
+        assert_eq!(ids(&p1), [1, 2]);
+        let (_, h, p2) = wc_get(&format!("{url}&page=2")).await;
+        assert_eq!(ids(&p2), [4, 1]);
+        assert_eq!(h["x-wp-totalpages"], "2");
+        store.schedule_delete_after_calls(2, "orders", 2);
+        let (_, _, p1) = wc_get(&format!("{url}&page=1")).await;
+        assert_eq!(ids(&p1), [3, 4]);
+        assert_eq!(store.list_calls(), 3);
+
+        // Injected failures count as list calls.
+        store.fail_next(503, 1);
+        let (status, _, body) = wc_get(&url).await;
+        assert_eq!(status, 503);
+        assert_eq!(body["data"]["status"], 503);
+        assert_eq!(store.list_calls(), 4);
+        let (status, _, _) = wc_get(&format!("{}/1", store.catalog_url("orders"))).await;
+        assert_eq!(status, 200);
+        assert_eq!(store.list_calls(), 4, "item GETs are not list calls");
+
+        store.set_delay(Duration::from_millis(150));
+        let started = std::time::Instant::now();
+        let (status, _, _) = wc_get(&url).await;
+        assert_eq!(status, 200);
+        assert!(started.elapsed() >= Duration::from_millis(150));
     }
 }

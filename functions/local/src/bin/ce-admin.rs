@@ -89,8 +89,8 @@ async fn init_local(prefix: &str) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     println!(
-        "INSTANCES_TABLE={},ACCOUNTS_TABLE={},NOTIFICATIONS_TABLE={},DELIVERIES_TABLE={}",
-        tables.instances, tables.accounts, tables.notifications, tables.deliveries
+        "INSTANCES_TABLE={},ACCOUNTS_TABLE={},NOTIFICATIONS_TABLE={},DELIVERIES_TABLE={},POLL_STATE_TABLE={}",
+        tables.instances, tables.accounts, tables.notifications, tables.deliveries, tables.poll_state
     );
     Ok(())
 }

@@ -1,0 +1,81 @@
+//! What polling needs beyond the HTTP loop (functions/poller): the Cloud
+//! Elements `where` clause and its date macros, the page-by-page query each
+//! element builds (in its own file), and turning vendor objects into changes.
+
+pub mod changes;
+pub mod macros;
+pub mod where_clause;
+
+use chrono::{DateTime, Duration, Utc};
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::config::poller::PollResource;
+use crate::config::values::Configuration;
+use crate::elements::HubResource;
+
+/// Where the next page starts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PagePosition {
+    #[default]
+    First,
+    /// Classic page numbers (1-based), for APIs whose order is stable while
+    /// objects change (BigCommerce orders by id).
+    Page(u32),
+    /// Keyset pagination on the modified time: objects modified after this
+    /// instant (inclusive of the instant), then the page within that query.
+    After { modified: DateTime<Utc>, page: u32 },
+}
+
+/// One page query of one resource.
+pub struct PollQuery<'a> {
+    pub cfg: &'a Configuration,
+    pub resource: &'a HubResource,
+    pub poll: &'a PollResource,
+    /// Lower bound: the cursor minus the overlap.
+    pub since: DateTime<Utc>,
+    /// Upper bound, frozen when the poll started.
+    pub until: DateTime<Utc>,
+    pub position: &'a PagePosition,
+    /// Query parameters from the client's `where` clause, macros expanded.
+    pub extra_params: &'a [(String, String)],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollRequest {
+    pub url: String,
+    pub basic_auth: Option<(String, String)>,
+    pub headers: Vec<(String, String)>,
+}
+
+pub struct PollResponse<'a> {
+    pub status: u16,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+}
+
+/// A page the store returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollPage {
+    pub items: Vec<Value>,
+    /// The store asks us to slow down before the next call.
+    pub pause: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PollFailure {
+    /// 429: wait this long, then ask again.
+    #[error("rate limited; retry in {0}")]
+    RateLimited(Duration),
+    /// The store refused the credentials: the instance is invalid until fixed.
+    #[error("the store refused the credentials: {0}")]
+    Unauthorized(String),
+    /// 5xx, timeouts, unreadable pages: try again next cycle.
+    #[error("{0}")]
+    Transient(String),
+}
+
+/// A store's `X-Rate-Limit-*`-style hint: wait before the next call.
+pub fn header_ms(headers: &HeaderMap, name: &str) -> Option<i64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
