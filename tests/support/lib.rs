@@ -74,6 +74,11 @@ pub struct Stack {
     pub app: instances::App,
     pub webhooks: webhooks::App,
     pub dispatcher: dispatcher::App,
+    pub poller: poller::App,
+    /// The local EventBridge server, where the instances function keeps the
+    /// poll rules (under a prefix unique to this stack).
+    pub events: aws_sdk_eventbridge::Client,
+    pub rule_prefix: String,
     /// `Authorization` header of the first organization's user.
     pub auth: String,
     pub org_id: String,
@@ -102,20 +107,47 @@ pub fn test_dispatch_config() -> dispatcher::DispatchConfig {
     }
 }
 
-/// The functions called directly, with the production network guard.
-pub async fn stack() -> Stack {
-    let store = fresh_store().await;
-    let (auth, org_id) = new_account(&store).await;
-    let settings = test_settings();
+pub const TEST_POLLER_ARN: &str = "arn:aws:lambda:us-east-1:000000000000:function:test-poller";
+
+async fn assemble(store: Store, settings: Settings, auth: String, org_id: String) -> Stack {
+    let sdk = shared::store::sdk_config_from_env().await;
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let rule_prefix = format!("t{}-", &shared::ids::new_request_id()[..12]);
+    let schedules =
+        instances::schedules::PollSchedules::new(events.clone(), &rule_prefix, TEST_POLLER_ARN);
     Stack {
-        app: instances::App::new(store.clone(), settings.clone()),
+        app: instances::App::new(store.clone(), settings.clone()).with_schedules(schedules),
         webhooks: webhooks::App::new(store.clone(), settings.clone()),
-        dispatcher: dispatcher::App::new(store, settings, test_dispatch_config()),
+        dispatcher: dispatcher::App::new(store.clone(), settings.clone(), test_dispatch_config()),
+        poller: poller::App::new(
+            store,
+            settings,
+            test_poll_config(),
+            poller::Continuation::Inline,
+        ),
+        events,
+        rule_prefix,
         auth,
         org_id,
         base_url: None,
         _server: None,
     }
+}
+
+/// The poller's settings in tests: rate limits are waited out only briefly.
+pub fn test_poll_config() -> poller::PollConfig {
+    poller::PollConfig {
+        max_throttle_wait: chrono::Duration::seconds(10),
+        request_timeout: std::time::Duration::from_secs(5),
+        ..Default::default()
+    }
+}
+
+/// The functions called directly, with the production network guard.
+pub async fn stack() -> Stack {
+    let store = fresh_store().await;
+    let (auth, org_id) = new_account(&store).await;
+    assemble(store, test_settings(), auth, org_id).await
 }
 
 /// The functions also served over HTTP on loopback, as `make run` serves
@@ -131,11 +163,12 @@ pub async fn served_stack() -> Stack {
     let mut settings = test_settings();
     settings.guard = NetGuard::new(true);
     settings.public_base_url = Some(base_url.clone());
-    let functions = std::sync::Arc::new(ce_local::stack::Functions {
-        instances: instances::App::new(store.clone(), settings.clone()),
-        webhooks: webhooks::App::new(store.clone(), settings.clone()),
-    });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut stack = assemble(store, settings, auth, org_id).await;
+    let functions = std::sync::Arc::new(ce_local::stack::Functions {
+        instances: stack.app.clone(),
+        webhooks: stack.webhooks.clone(),
+    });
     tokio::spawn(ce_local::http_server::serve(
         listener,
         ce_local::stack::handler(functions),
@@ -143,15 +176,9 @@ pub async fn served_stack() -> Stack {
             let _ = stopped.await;
         },
     ));
-    Stack {
-        app: instances::App::new(store.clone(), settings.clone()),
-        webhooks: webhooks::App::new(store.clone(), settings.clone()),
-        dispatcher: dispatcher::App::new(store, settings, test_dispatch_config()),
-        auth,
-        org_id,
-        base_url: Some(base_url),
-        _server: Some(stop),
-    }
+    stack.base_url = Some(base_url);
+    stack._server = Some(stop);
+    stack
 }
 
 /// Creates an organization with one user; returns its Authorization header
