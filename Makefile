@@ -1,5 +1,5 @@
 # The README's two commands: `make run` and `make test`.
-.PHONY: run test build lint
+.PHONY: run test demo build lint
 
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
@@ -8,6 +8,12 @@ run:
 	@echo "==> building the local stack (the first build takes a few minutes)"
 	cargo build -p ce-local --bins
 	exec $(TARGET_DIR)/debug/ce-local
+
+demo:
+	@scripts/ensure-tools.sh
+	@echo "==> building the local stack and the demo"
+	cargo build -p ce-local -p ce-tests --bins
+	$(TARGET_DIR)/debug/ce-demo
 
 test:
 	@scripts/ensure-tools.sh
