@@ -4,6 +4,12 @@
 //! `ce-load dispatch --count N [--concurrency C]`: stores N pending
 //! notifications, then sweeps them to a local receiver and reports
 //! deliveries per second, with every delivery checked by webhook-id.
+//!
+//! `ce-load webhooks --rate R --count N`: sends N ONe webhooks at R per
+//! second over HTTP to the served functions, with the dispatcher on its
+//! stream trigger, and reports accepted/s, p50/p99 ingest latency, p50/p99
+//! ingest→callback latency, exactly-once delivery by webhook-id, and the
+//! raw conditional-PutItem rate of the same DynamoDB server as the floor.
 
 use std::time::Instant;
 
@@ -29,8 +35,9 @@ async fn main() {
         Some("dispatch") => {
             dispatch(arg(&args, "--count", 500), arg(&args, "--concurrency", 16)).await
         }
+        Some("webhooks") => webhooks(arg(&args, "--rate", 50), arg(&args, "--count", 500)).await,
         _ => {
-            eprintln!("usage: ce-load dispatch [--count N] [--concurrency C]");
+            eprintln!("usage: ce-load dispatch [--count N] [--concurrency C]\n       ce-load webhooks [--rate R] [--count N]");
             std::process::exit(2);
         }
     }
@@ -98,4 +105,121 @@ async fn dispatch(count: usize, concurrency: usize) {
         exactly_once,
         "every notification must be delivered exactly once"
     );
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Conditional PutItems per second on the same server: the floor every
+/// accepted webhook pays at least once.
+async fn put_item_floor(store: &shared::store::Store, count: usize) -> f64 {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let started = Instant::now();
+    for i in 0..count {
+        store
+            .client()
+            .put_item()
+            .table_name(&store.tables().deliveries)
+            .item("notification_id", AttributeValue::S(format!("floor-{i}")))
+            .item("attempt", AttributeValue::N("1".into()))
+            .condition_expression("attribute_not_exists(notification_id)")
+            .send()
+            .await
+            .expect("put");
+    }
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn webhooks(rate: usize, count: usize) {
+    let s = served_stack().await;
+    let receiver = start_receiver(None, None).await;
+    let body = json!({"element": {"key": "one"}, "name": "load", "configuration": {
+        "event.notification.enabled": true, "event.notification.callback.url": receiver.url,
+        "one.webhook.username": "u", "one.webhook.password": "p"}});
+    let created = ce_tests::call(&s.app, "POST", "/elements/api-v2/instances", Some(&s.auth), Some(&body.to_string())).await;
+    let url = created.body["webhookUrl"].as_str().unwrap().to_string();
+    // The dispatcher on its stream trigger, as in AWS and `make run`.
+    let sdk = shared::store::sdk_config_from_env().await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stream = tokio::spawn(ce_local::triggers::run_stream(
+        s.app.store.client().clone(),
+        aws_sdk_dynamodbstreams::Client::new(&sdk),
+        s.app.store.tables().notifications.clone(),
+        std::sync::Arc::new(s.dispatcher.clone()),
+        stop_rx,
+    ));
+    let http = reqwest::Client::new();
+    let interval = std::time::Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+    eprintln!("sending {count} webhooks at {rate}/s…");
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(count);
+    for i in 0..count {
+        let http = http.clone();
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let resp = http
+                .post(&url)
+                .basic_auth("u", Some("p"))
+                .json(&json!({"event": "Client logged", "customerId": format!("c-{i}")}))
+                .send()
+                .await;
+            let ok = resp.as_ref().map(|r| r.status().is_success()).unwrap_or(false);
+            let id = match resp {
+                Ok(r) => r.json::<serde_json::Value>().await.ok().and_then(|v| v["eventIds"][0].as_str().map(str::to_string)),
+                Err(_) => None,
+            };
+            (ok, sent, sent.elapsed().as_secs_f64() * 1000.0, id)
+        }));
+        tokio::time::sleep_until(tokio::time::Instant::from_std(started + interval * (i as u32 + 1))).await;
+    }
+    let mut accepted = Vec::new();
+    for t in tasks {
+        let (ok, sent, ms, id) = t.await.unwrap();
+        if ok {
+            accepted.push((sent, ms, id.unwrap_or_default()));
+        }
+    }
+    let send_secs = started.elapsed().as_secs_f64();
+    eprintln!("waiting for every accepted webhook's callback…");
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
+    while receiver.accepted_ids().len() < accepted.len() && Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = stream.await;
+    let received = receiver.received();
+    let arrival: std::collections::HashMap<String, Instant> = received
+        .iter()
+        .filter_map(|r| r.webhook_id.clone().map(|id| (id, r.received_at)))
+        .collect();
+    let mut ingest: Vec<f64> = accepted.iter().map(|(_, ms, _)| *ms).collect();
+    ingest.sort_by(f64::total_cmp);
+    let mut end_to_end: Vec<f64> = accepted
+        .iter()
+        .filter_map(|(sent, _, id)| arrival.get(id).map(|at| at.duration_since(*sent).as_secs_f64() * 1000.0))
+        .collect();
+    end_to_end.sort_by(f64::total_cmp);
+    let ids = receiver.accepted_ids();
+    let exactly_once = ids.len() == accepted.len() && ids.values().all(|&n| n == 1);
+    eprintln!("measuring the raw conditional-PutItem rate of the same server…");
+    let floor = put_item_floor(&s.app.store, 300).await;
+    let accepted_rate = accepted.len() as f64 / send_secs;
+    println!(
+        "webhooks: {count} sent at {rate}/s, {} accepted = {accepted_rate:.1}/s; ingest p50 {:.1} ms p99 {:.1} ms; \
+         ingest→callback p50 {:.1} ms p99 {:.1} ms; delivered {} distinct, exactly once: {exactly_once}; \
+         conditional PutItem floor {floor:.1}/s, accepted/s = {:.2} × floor",
+        accepted.len(),
+        percentile(&ingest, 0.5),
+        percentile(&ingest, 0.99),
+        percentile(&end_to_end, 0.5),
+        percentile(&end_to_end, 0.99),
+        ids.len(),
+        accepted_rate / floor,
+    );
+    assert!(exactly_once, "every accepted webhook must be delivered exactly once");
 }
