@@ -1097,3 +1097,58 @@ async fn the_event_log_is_paged_newest_first_and_filtered_by_status() {
         (400, json!("status"))
     );
 }
+
+#[tokio::test]
+async fn invalid_unicode_and_oversized_headers_get_4xx_not_5xx() {
+    let s = served_stack().await;
+    let instance = one_instance(&s, true).await;
+    let path = format!("/events/one/{}", instance["id"]);
+    let auth = vec![(
+        "Authorization".to_string(),
+        one::basic_auth("admin", "s3cret-pass"),
+    )];
+    // Invalid UTF-8 inside a JSON string.
+    let reply = ingest(
+        &s.webhooks,
+        &path,
+        &auth,
+        b"{\"event\":\"Cart opened\",\"cartId\":\"\xff\xfe\"}",
+    )
+    .await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let reply = call(
+        &s.app,
+        "POST",
+        "/elements/api-v2/instances",
+        Some(&s.auth),
+        Some("{\"name\":\"\u{0}\""),
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    // Over HTTP: a header block far beyond what API Gateway accepts.
+    let http = reqwest::Client::new();
+    let big = "x".repeat(512 * 1024);
+    let resp = http
+        .post(s.url(&path))
+        .basic_auth("admin", Some("s3cret-pass"))
+        .header("x-padding", big)
+        .body("{}")
+        .send()
+        .await;
+    match resp {
+        Ok(r) => assert!(r.status().is_client_error(), "{}", r.status()),
+        // The server may close the connection on a header block this size.
+        Err(e) => assert!(e.is_request() || e.is_connect() || e.is_body(), "{e:?}"),
+    }
+    let mut many = http
+        .post(s.url(&path))
+        .basic_auth("admin", Some("s3cret-pass"));
+    for i in 0..200 {
+        many = many.header(format!("x-h{i}"), "v");
+    }
+    match many.body("{}").send().await {
+        Ok(r) => assert!(r.status().is_client_error(), "{}", r.status()),
+        Err(e) => assert!(e.is_request() || e.is_connect() || e.is_body(), "{e:?}"),
+    }
+    assert!(events_of(&s, &instance["id"]).await.is_empty());
+}

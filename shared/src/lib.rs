@@ -9,6 +9,8 @@ pub mod crypto;
 pub mod elements;
 pub mod error;
 pub mod events;
+#[cfg(test)]
+mod fuzz_targets;
 pub mod ids;
 pub mod javadate;
 pub mod model;
