@@ -49,5 +49,7 @@ check webhooks webhooks-apigw-v2-one-unknown-instance.json 404
 check webhooks webhooks-apigw-v1-woocommerce-ping.json 200
 check dispatcher dispatcher-dynamodb-stream.json batchItemFailures
 check dispatcher dispatcher-eventbridge-scheduled.json due
-echo "lambda smoke: $((8-failures)) passed, $failures failed"
+check poller poller-scheduled-interval.json polled
+check poller poller-continuation.json polled
+echo "lambda smoke: $((10-failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]

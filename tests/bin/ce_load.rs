@@ -5,6 +5,11 @@
 //! notifications, then sweeps them to a local receiver and reports
 //! deliveries per second, with every delivery checked by webhook-id.
 //!
+//! `ce-load poll --changed N`: one WooCommerce and one BigCommerce poll
+//! cycle over N changed orders; reports store calls against the minimum
+//! ⌈N/page⌉ + 1 and the process's peak memory (run it for several N: memory
+//! stays bounded by a page, not by N).
+//!
 //! `ce-load webhooks --rate R --count N`: sends N ONe webhooks at R per
 //! second over HTTP to the served functions, with the dispatcher on its
 //! stream trigger, and reports accepted/s, p50/p99 ingest latency, p50/p99
@@ -36,8 +41,9 @@ async fn main() {
             dispatch(arg(&args, "--count", 500), arg(&args, "--concurrency", 16)).await
         }
         Some("webhooks") => webhooks(arg(&args, "--rate", 50), arg(&args, "--count", 500)).await,
+        Some("poll") => poll(arg(&args, "--changed", 1000)).await,
         _ => {
-            eprintln!("usage: ce-load dispatch [--count N] [--concurrency C]\n       ce-load webhooks [--rate R] [--count N]");
+            eprintln!("usage: ce-load dispatch [--count N] [--concurrency C]\n       ce-load webhooks [--rate R] [--count N]\n       ce-load poll [--changed N]");
             std::process::exit(2);
         }
     }
@@ -222,4 +228,77 @@ async fn webhooks(rate: usize, count: usize) {
         accepted_rate / floor,
     );
     assert!(exactly_once, "every accepted webhook must be delivered exactly once");
+}
+
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
+        .unwrap_or(0)
+}
+
+/// Resets the peak-memory mark (Linux `clear_refs` 5) and returns the
+/// current resident size: the poll's own peak is measured from here, apart
+/// from the simulators' memory in this same process.
+fn reset_peak() -> u64 {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    status_kib("VmRSS:")
+}
+
+/// Growth of peak resident memory since `reset_peak`, in KiB.
+fn peak_growth(from: u64) -> u64 {
+    status_kib("VmHWM:").saturating_sub(from)
+}
+
+async fn poll(changed: usize) {
+    use ce_tests::vendors::{bigcommerce, woocommerce};
+    use chrono::Timelike;
+    let s = served_stack().await;
+    let base = Utc::now().with_nanosecond(0).unwrap() + chrono::Duration::seconds(5);
+
+    let woo = woocommerce::start_store("ck", "cs").await;
+    for id in 1..=changed as u64 {
+        let t = (base + chrono::Duration::seconds(id as i64)).naive_utc();
+        woo.upsert("orders", id, t, t);
+    }
+    let body = json!({"element": {"key": "woocommercerest"}, "name": "load", "configuration": {
+        "store.url": woo.base_url, "oauth.api.key": "ck", "oauth.api.secret": "cs",
+        "event.notification.enabled": true, "event.vendor.type": "polling",
+        "event.notification.callback.url": "https://example.com/cb", "event.poller.refresh_interval": "15",
+        "event.poller.configuration": {"orders": {"url": "/hubs/ecommerce/orders", "idField": "id", "datesConfiguration": {}}}}});
+    let created = ce_tests::call(&s.app, "POST", "/elements/api-v2/instances", Some(&s.auth), Some(&body.to_string())).await;
+    let instance = s.app.store.get_instance(created.body["id"].as_u64().unwrap()).await.unwrap().unwrap().open(&s.app.settings.secrets).unwrap();
+    let rss = reset_peak();
+    let started = Instant::now();
+    let report = poller::poll_instance(&s.poller, &instance, base + chrono::Duration::seconds(changed as i64 + 60)).await;
+    let woo_secs = started.elapsed().as_secs_f64();
+    let woo_mem = peak_growth(rss);
+    let woo_min = changed.div_ceil(100) + 1;
+    println!(
+        "poll woocommerce: {changed} changed orders: {} store calls (minimum ⌈{changed}/100⌉+1 = {woo_min}), {} changes, {} notifications, {:?}, {woo_secs:.2} s, peak memory growth during the poll {woo_mem} KiB (store simulator included)",
+        report.calls, report.changes, report.notifications, report.outcome
+    );
+
+    let big = bigcommerce::start_store("u", "t").await;
+    big.set_quota(100_000, std::time::Duration::from_secs(30));
+    for id in 1..=changed as u64 {
+        big.upsert("orders", id, base + chrono::Duration::seconds(id as i64 % 600), base - chrono::Duration::days(1));
+    }
+    let body = json!({"element": {"key": "bigcommerce"}, "name": "load", "configuration": {
+        "username": "u", "password": "t", "store.url": format!("{}/api/v2", big.base_url),
+        "event.notification.enabled": true, "event.notification.callback.url": "https://example.com/cb",
+        "event.poller.refresh_interval": "15",
+        "event.poller.configuration": {"orders": {"url": "/hubs/ecommerce/orders", "idField": "id", "datesConfiguration": {}}}}});
+    let created = ce_tests::call(&s.app, "POST", "/elements/api-v2/instances", Some(&s.auth), Some(&body.to_string())).await;
+    let instance = s.app.store.get_instance(created.body["id"].as_u64().unwrap()).await.unwrap().unwrap().open(&s.app.settings.secrets).unwrap();
+    let rss = reset_peak();
+    let started = Instant::now();
+    let report = poller::poll_instance(&s.poller, &instance, base + chrono::Duration::seconds(700)).await;
+    let big_secs = started.elapsed().as_secs_f64();
+    let big_mem = peak_growth(rss);
+    let big_min = changed.div_ceil(250) + 1;
+    println!(
+        "poll bigcommerce: {changed} changed orders: {} store calls (minimum ⌈{changed}/250⌉+1 = {big_min}), {} changes, {} notifications, {:?}, {big_secs:.2} s, peak memory growth during the poll {big_mem} KiB (store simulator included)",
+        report.calls, report.changes, report.notifications, report.outcome
+    );
 }
