@@ -120,6 +120,36 @@ impl ApiResponse {
     }
 }
 
+/// Runs a handler's result through the common ending: an error becomes its
+/// JSON body (internal details logged, not returned), and every request is
+/// logged with method, path, status and time only, since bodies and headers
+/// may hold secrets.
+pub async fn respond<F>(req: &ApiRequest, kind: &'static str, handler: F) -> ApiResponse
+where
+    F: std::future::Future<Output = Result<ApiResponse, ApiError>>,
+{
+    let started = std::time::Instant::now();
+    let response = match handler.await {
+        Ok(resp) => resp,
+        Err(err) => {
+            if let ApiError::Internal(detail) = &err {
+                tracing::error!(request_id = %req.request_id, error = %detail, "internal error");
+            }
+            ApiResponse::error(&err, &req.request_id)
+        }
+    };
+    tracing::info!(
+        request_id = %req.request_id,
+        method = %req.method,
+        path = %req.path,
+        status = response.status,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        kind,
+        "request"
+    );
+    response
+}
+
 /// Conversion from and to `lambda_http`, for the functions' `main.rs`.
 #[cfg(feature = "lambda")]
 pub mod lambda {

@@ -129,3 +129,15 @@ fn env_usize(name: &'static str) -> Result<Option<usize>, SettingsError> {
             }),
     }
 }
+
+/// What every function builds at init: the AWS SDK configuration (one per
+/// container, shared by every client), its settings and the state store.
+pub async fn function_context() -> Result<
+    (aws_config::SdkConfig, Settings, crate::store::Store),
+    Box<dyn std::error::Error + Send + Sync>,
+> {
+    let sdk = crate::store::sdk_config_from_env().await;
+    let settings = Settings::load(&sdk).await?;
+    let store = crate::store::Store::from_env(&sdk)?;
+    Ok((sdk, settings, store))
+}

@@ -146,7 +146,14 @@ async fn webhooks(rate: usize, count: usize) {
     let body = json!({"element": {"key": "one"}, "name": "load", "configuration": {
         "event.notification.enabled": true, "event.notification.callback.url": receiver.url,
         "one.webhook.username": "u", "one.webhook.password": "p"}});
-    let created = ce_tests::call(&s.app, "POST", "/elements/api-v2/instances", Some(&s.auth), Some(&body.to_string())).await;
+    let created = ce_tests::call(
+        &s.app,
+        "POST",
+        "/elements/api-v2/instances",
+        Some(&s.auth),
+        Some(&body.to_string()),
+    )
+    .await;
     let url = created.body["webhookUrl"].as_str().unwrap().to_string();
     // The dispatcher on its stream trigger, as in AWS and `make run`.
     let sdk = shared::store::sdk_config_from_env().await;
@@ -174,14 +181,24 @@ async fn webhooks(rate: usize, count: usize) {
                 .json(&json!({"event": "Client logged", "customerId": format!("c-{i}")}))
                 .send()
                 .await;
-            let ok = resp.as_ref().map(|r| r.status().is_success()).unwrap_or(false);
+            let ok = resp
+                .as_ref()
+                .map(|r| r.status().is_success())
+                .unwrap_or(false);
             let id = match resp {
-                Ok(r) => r.json::<serde_json::Value>().await.ok().and_then(|v| v["eventIds"][0].as_str().map(str::to_string)),
+                Ok(r) => r
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["eventIds"][0].as_str().map(str::to_string)),
                 Err(_) => None,
             };
             (ok, sent, sent.elapsed().as_secs_f64() * 1000.0, id)
         }));
-        tokio::time::sleep_until(tokio::time::Instant::from_std(started + interval * (i as u32 + 1))).await;
+        tokio::time::sleep_until(tokio::time::Instant::from_std(
+            started + interval * (i as u32 + 1),
+        ))
+        .await;
     }
     let mut accepted = Vec::new();
     for t in tasks {
@@ -207,7 +224,11 @@ async fn webhooks(rate: usize, count: usize) {
     ingest.sort_by(f64::total_cmp);
     let mut end_to_end: Vec<f64> = accepted
         .iter()
-        .filter_map(|(sent, _, id)| arrival.get(id).map(|at| at.duration_since(*sent).as_secs_f64() * 1000.0))
+        .filter_map(|(sent, _, id)| {
+            arrival
+                .get(id)
+                .map(|at| at.duration_since(*sent).as_secs_f64() * 1000.0)
+        })
         .collect();
     end_to_end.sort_by(f64::total_cmp);
     let ids = receiver.accepted_ids();
@@ -227,13 +248,24 @@ async fn webhooks(rate: usize, count: usize) {
         ids.len(),
         accepted_rate / floor,
     );
-    assert!(exactly_once, "every accepted webhook must be delivered exactly once");
+    assert!(
+        exactly_once,
+        "every accepted webhook must be delivered exactly once"
+    );
 }
 
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with(field)).map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or(0)
+            })
+        })
         .unwrap_or(0)
 }
 
@@ -266,11 +298,31 @@ async fn poll(changed: usize) {
         "event.notification.enabled": true, "event.vendor.type": "polling",
         "event.notification.callback.url": "https://example.com/cb", "event.poller.refresh_interval": "15",
         "event.poller.configuration": {"orders": {"url": "/hubs/ecommerce/orders", "idField": "id", "datesConfiguration": {}}}}});
-    let created = ce_tests::call(&s.app, "POST", "/elements/api-v2/instances", Some(&s.auth), Some(&body.to_string())).await;
-    let instance = s.app.store.get_instance(created.body["id"].as_u64().unwrap()).await.unwrap().unwrap().open(&s.app.settings.secrets).unwrap();
+    let created = ce_tests::call(
+        &s.app,
+        "POST",
+        "/elements/api-v2/instances",
+        Some(&s.auth),
+        Some(&body.to_string()),
+    )
+    .await;
+    let instance = s
+        .app
+        .store
+        .get_instance(created.body["id"].as_u64().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .open(&s.app.settings.secrets)
+        .unwrap();
     let rss = reset_peak();
     let started = Instant::now();
-    let report = poller::poll_instance(&s.poller, &instance, base + chrono::Duration::seconds(changed as i64 + 60)).await;
+    let report = poller::poll_instance(
+        &s.poller,
+        &instance,
+        base + chrono::Duration::seconds(changed as i64 + 60),
+    )
+    .await;
     let woo_secs = started.elapsed().as_secs_f64();
     let woo_mem = peak_growth(rss);
     let woo_min = changed.div_ceil(100) + 1;
@@ -282,18 +334,39 @@ async fn poll(changed: usize) {
     let big = bigcommerce::start_store("u", "t").await;
     big.set_quota(100_000, std::time::Duration::from_secs(30));
     for id in 1..=changed as u64 {
-        big.upsert("orders", id, base + chrono::Duration::seconds(id as i64 % 600), base - chrono::Duration::days(1));
+        big.upsert(
+            "orders",
+            id,
+            base + chrono::Duration::seconds(id as i64 % 600),
+            base - chrono::Duration::days(1),
+        );
     }
     let body = json!({"element": {"key": "bigcommerce"}, "name": "load", "configuration": {
         "username": "u", "password": "t", "store.url": format!("{}/api/v2", big.base_url),
         "event.notification.enabled": true, "event.notification.callback.url": "https://example.com/cb",
         "event.poller.refresh_interval": "15",
         "event.poller.configuration": {"orders": {"url": "/hubs/ecommerce/orders", "idField": "id", "datesConfiguration": {}}}}});
-    let created = ce_tests::call(&s.app, "POST", "/elements/api-v2/instances", Some(&s.auth), Some(&body.to_string())).await;
-    let instance = s.app.store.get_instance(created.body["id"].as_u64().unwrap()).await.unwrap().unwrap().open(&s.app.settings.secrets).unwrap();
+    let created = ce_tests::call(
+        &s.app,
+        "POST",
+        "/elements/api-v2/instances",
+        Some(&s.auth),
+        Some(&body.to_string()),
+    )
+    .await;
+    let instance = s
+        .app
+        .store
+        .get_instance(created.body["id"].as_u64().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .open(&s.app.settings.secrets)
+        .unwrap();
     let rss = reset_peak();
     let started = Instant::now();
-    let report = poller::poll_instance(&s.poller, &instance, base + chrono::Duration::seconds(700)).await;
+    let report =
+        poller::poll_instance(&s.poller, &instance, base + chrono::Duration::seconds(700)).await;
     let big_secs = started.elapsed().as_secs_f64();
     let big_mem = peak_growth(rss);
     let big_min = changed.div_ceil(250) + 1;

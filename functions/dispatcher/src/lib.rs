@@ -75,9 +75,7 @@ impl App {
     }
 
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let sdk = shared::store::sdk_config_from_env().await;
-        let settings = Settings::load(&sdk).await?;
-        let store = Store::from_env(&sdk)?;
+        let (_, settings, store) = shared::settings::function_context().await?;
         let mut config = DispatchConfig::default();
         if let Ok(secs) = std::env::var("CALLBACK_TIMEOUT_SECONDS") {
             config.attempt_timeout = StdDuration::from_secs(secs.trim().parse()?);

@@ -46,9 +46,7 @@ impl App {
     }
 
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let sdk = shared::store::sdk_config_from_env().await;
-        let settings = Settings::load(&sdk).await?;
-        let store = Store::from_env(&sdk)?;
+        let (sdk, settings, store) = shared::settings::function_context().await?;
         let mut app = Self::new(store, settings);
         app.schedules = schedules::PollSchedules::from_env(&sdk);
         Ok(app)
@@ -56,27 +54,7 @@ impl App {
 }
 
 pub async fn handle(app: &App, req: ApiRequest) -> ApiResponse {
-    let started = std::time::Instant::now();
-    let result = route(app, &req).await;
-    let response = match result {
-        Ok(resp) => resp,
-        Err(err) => {
-            if let ApiError::Internal(detail) = &err {
-                tracing::error!(request_id = %req.request_id, error = %detail, "internal error");
-            }
-            ApiResponse::error(&err, &req.request_id)
-        }
-    };
-    // Method, path and status only: bodies and headers may hold secrets.
-    tracing::info!(
-        request_id = %req.request_id,
-        method = %req.method,
-        path = %req.path,
-        status = response.status,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
-    response
+    shared::api::respond(&req, "management", route(app, &req)).await
 }
 
 async fn route(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {

@@ -98,9 +98,7 @@ impl App {
     }
 
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let sdk = shared::store::sdk_config_from_env().await;
-        let settings = Settings::load(&sdk).await?;
-        let store = Store::from_env(&sdk)?;
+        let (sdk, settings, store) = shared::settings::function_context().await?;
         let continuation = Continuation::EventBridge {
             client: aws_sdk_eventbridge::Client::new(&sdk),
             bus: std::env::var("POLL_EVENT_BUS").unwrap_or_else(|_| "default".into()),

@@ -35,32 +35,13 @@ impl App {
     }
 
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let sdk = shared::store::sdk_config_from_env().await;
-        let settings = Settings::load(&sdk).await?;
-        let store = Store::from_env(&sdk)?;
+        let (_, settings, store) = shared::settings::function_context().await?;
         Ok(Self::new(store, settings))
     }
 }
 
 pub async fn handle(app: &App, req: ApiRequest) -> ApiResponse {
-    let started = std::time::Instant::now();
-    let response = match ingest(app, &req).await {
-        Ok(resp) => resp,
-        Err(err) => {
-            if let ApiError::Internal(detail) = &err {
-                tracing::error!(request_id = %req.request_id, error = %detail, "internal error");
-            }
-            ApiResponse::error(&err, &req.request_id)
-        }
-    };
-    tracing::info!(
-        request_id = %req.request_id,
-        path = %req.path,
-        status = response.status,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "webhook"
-    );
-    response
+    shared::api::respond(&req, "webhook", ingest(app, &req)).await
 }
 
 async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {

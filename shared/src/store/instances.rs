@@ -42,6 +42,18 @@ impl PageCursor {
         &self.id
     }
 
+    /// Where a `created_key`-sorted query left off, from its last key.
+    pub(crate) fn from_last_key(
+        key: &std::collections::HashMap<String, AttributeValue>,
+    ) -> Option<Self> {
+        match (key.get("created_key"), key.get("id")) {
+            (Some(AttributeValue::S(c)), Some(AttributeValue::S(i))) => {
+                Some(Self::new(c.clone(), i.clone()))
+            }
+            _ => None,
+        }
+    }
+
     pub fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(format!("{}\n{}", self.created_key, self.id))
     }
@@ -175,15 +187,7 @@ impl Store {
             .iter()
             .map(from_item)
             .collect::<Result<Vec<_>, _>>()?;
-        let next = out.last_evaluated_key().and_then(|key| {
-            match (key.get("created_key"), key.get("id")) {
-                (Some(AttributeValue::S(c)), Some(AttributeValue::S(i))) => Some(PageCursor {
-                    created_key: c.clone(),
-                    id: i.clone(),
-                }),
-                _ => None,
-            }
-        });
+        let next = out.last_evaluated_key().and_then(PageCursor::from_last_key);
         Ok((records, next))
     }
 

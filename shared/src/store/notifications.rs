@@ -2,7 +2,7 @@
 //! vendor's dedupe key, and the write is conditional on its absence), read
 //! one at a time or as an instance's event log.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::attrs::{get_n, get_opt_n, get_opt_s, get_s, get_time, n, s, Item};
@@ -210,14 +210,7 @@ impl Store {
             .iter()
             .map(from_item)
             .collect::<Result<Vec<_>, _>>()?;
-        let next = out.last_evaluated_key().and_then(|key| {
-            match (key.get("created_key"), key.get("id")) {
-                (Some(AttributeValue::S(c)), Some(AttributeValue::S(i))) => {
-                    Some(PageCursor::new(c.clone(), i.clone()))
-                }
-                _ => None,
-            }
-        });
+        let next = out.last_evaluated_key().and_then(PageCursor::from_last_key);
         Ok((items, next))
     }
 }
