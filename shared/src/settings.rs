@@ -139,5 +139,6 @@ pub async fn function_context() -> Result<
     let sdk = crate::store::sdk_config_from_env().await;
     let settings = Settings::load(&sdk).await?;
     let store = crate::store::Store::from_env(&sdk)?;
+    store.warm_up().await;
     Ok((sdk, settings, store))
 }

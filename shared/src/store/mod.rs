@@ -201,6 +201,22 @@ impl Store {
         Ok(Self::new(Client::new(sdk), Tables::from_env()?))
     }
 
+    /// Opens the connection to DynamoDB during init, so the first request
+    /// does not pay for DNS and TLS. One GetItem of a key that never exists,
+    /// on the table every function may read; a failure is only logged.
+    pub async fn warm_up(&self) {
+        let result = self
+            .client
+            .get_item()
+            .table_name(&self.tables.instances)
+            .key("id", aws_sdk_dynamodb::types::AttributeValue::S("warm-up".into()))
+            .send()
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %DisplayErrorContext(&e), "DynamoDB warm-up failed; the first request will connect");
+        }
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }
