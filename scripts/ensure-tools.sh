@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, if missing: moto's server
-# (the local DynamoDB/EventBridge-compatible endpoint), cfn-lint and cargo-lambda.
+# (the local DynamoDB/EventBridge-compatible endpoint), cfn-lint, cargo-lambda
+# and the SAM CLI.
 set -euo pipefail
 
 need_pip=()
 command -v moto_server >/dev/null 2>&1 || need_pip+=("moto[server]>=5.1")
 command -v cfn-lint >/dev/null 2>&1 || need_pip+=("cfn-lint")
 command -v cargo-lambda >/dev/null 2>&1 || need_pip+=("cargo-lambda")
+command -v sam >/dev/null 2>&1 || need_pip+=("aws-sam-cli")
 if [ ${#need_pip[@]} -gt 0 ]; then
   echo "==> installing with pip: ${need_pip[*]}"
   python3 -m pip install --quiet --disable-pip-version-check "${need_pip[@]}"
@@ -14,7 +16,7 @@ if [ ${#need_pip[@]} -gt 0 ]; then
   # pyenv installs scripts behind shims that need a rehash.
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 fi
-for tool in moto_server cfn-lint cargo-lambda; do
+for tool in moto_server cfn-lint cargo-lambda sam; do
   command -v "$tool" >/dev/null 2>&1 || { echo "error: $tool is still not on PATH after pip install" >&2; exit 1; }
 done
 if ! command -v cargo >/dev/null 2>&1; then

@@ -9,6 +9,8 @@ echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> cfn-lint template.yaml"
 cfn-lint template.yaml
+echo "==> sam validate --lint"
+SAM_CLI_TELEMETRY=0 sam validate --lint
 echo "==> cargo-lambda smoke test (tests/events/)"
 scripts/lambda-smoke.sh
 echo "==> cargo test (DynamoDB at $AWS_ENDPOINT_URL)"
