@@ -176,6 +176,28 @@ pub async fn attempt(app: &App, id: &str, now: DateTime<Utc>) -> Result<Outcome,
     app.store
         .complete_attempt(&claim, &completion, finished)
         .await?;
+    let latency = (
+        "DeliveryLatency",
+        sent.latency_ms as f64,
+        shared::metrics::Unit::Milliseconds,
+    );
+    match outcome {
+        Outcome::Delivered => shared::metrics::emit(
+            &n.element_key,
+            &[
+                latency,
+                ("NotificationsDelivered", 1.0, shared::metrics::Unit::Count),
+            ],
+        ),
+        Outcome::Failed => shared::metrics::emit(
+            &n.element_key,
+            &[
+                latency,
+                ("NotificationsFailed", 1.0, shared::metrics::Unit::Count),
+            ],
+        ),
+        _ => shared::metrics::emit(&n.element_key, &[latency]),
+    }
     tracing::info!(
         notification_id = %n.id,
         instance_id = n.instance_id,

@@ -215,6 +215,26 @@ pub async fn poll_instance(app: &App, instance: &Instance, now: DateTime<Utc>) -
             break;
         }
     }
+    shared::metrics::emit(
+        instance.element().key(),
+        &[
+            (
+                "PollDuration",
+                (Utc::now() - now).num_milliseconds().max(0) as f64,
+                shared::metrics::Unit::Milliseconds,
+            ),
+            (
+                "StoreApiCalls",
+                report.calls as f64,
+                shared::metrics::Unit::Count,
+            ),
+            (
+                "StoreThrottled",
+                report.throttled as f64,
+                shared::metrics::Unit::Count,
+            ),
+        ],
+    );
     if let Err(e) = app.store.release_poll_lease(instance.id, &owner).await {
         tracing::warn!(instance_id = instance.id, error = %e, "poll lease not released; it expires");
     }

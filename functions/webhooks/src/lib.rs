@@ -139,7 +139,17 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
             now,
         );
         match app.store.put_notifications(&batch).await? {
-            Stored::New => stored_ids.extend(batch.iter().map(|n| n.id.clone())),
+            Stored::New => {
+                stored_ids.extend(batch.iter().map(|n| n.id.clone()));
+                shared::metrics::emit(
+                    element.key(),
+                    &[(
+                        "EventsIngested",
+                        events.len() as f64,
+                        shared::metrics::Unit::Count,
+                    )],
+                );
+            }
             Stored::Duplicate => duplicates += 1,
         }
         tracing::info!(request_id = %req.request_id, element = element.key(), instance_id = instance.id,

@@ -209,7 +209,10 @@ impl Store {
             .client
             .get_item()
             .table_name(&self.tables.instances)
-            .key("id", aws_sdk_dynamodb::types::AttributeValue::S("warm-up".into()))
+            .key(
+                "id",
+                aws_sdk_dynamodb::types::AttributeValue::S("warm-up".into()),
+            )
             .send()
             .await;
         if let Err(e) = result {
