@@ -731,3 +731,44 @@ async fn bad_poller_configuration_is_refused_at_creation_naming_the_field() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_invocation_short_of_time_hands_the_rest_on_through_eventbridge() {
+    let s = served_stack().await;
+    let store = woocommerce::start_store("ck_poll", "cs_poll").await;
+    let (created, _) = orders_instance(&s, &store).await;
+    let now = secs(Utc::now());
+    store.upsert("orders", 3, naive(now), naive(now));
+    // A poller that hands over through the local EventBridge server.
+    // Its own bus: moto's PutEvents fails on a bus that holds schedule rules
+    // (it tries to match them as patterns: NotImplementedError), which
+    // other concurrent tests create on the default bus. AWS has no such limit.
+    let bus = format!("{}continuations", s.rule_prefix);
+    s.events.create_event_bus().name(&bus).send().await.unwrap();
+    let mut handing_over = s.poller.clone();
+    handing_over.continuation = poller::Continuation::EventBridge {
+        client: s.events.clone(),
+        bus,
+    };
+    // Less time left than a page of polls needs: nothing is polled here,
+    // the continuation event carries the interval on.
+    let report = poller::poll_interval(
+        &handing_over,
+        15,
+        None,
+        std::time::Instant::now() + StdDuration::from_secs(5),
+    )
+    .await;
+    assert_eq!(
+        (report.polled, report.handed_over, report.continued_after),
+        (0, true, None),
+        "{report:?}"
+    );
+    assert!(notified(&s, &created["id"]).await.0.is_empty());
+    // The continuation event, as the rule delivers it, polls from where it was.
+    let event = json!({"detail-type": "Poll continuation", "source": "connector-events.poller",
+                       "detail": {"intervalMinutes": 15, "startAfter": null}});
+    let result = poller::handle_event(&s.poller, &event, StdDuration::from_secs(300)).await;
+    assert_eq!(result["polled"], 1, "{result}");
+    assert_eq!(notified(&s, &created["id"]).await.0.len(), 1);
+}

@@ -22,6 +22,9 @@ pub struct IntervalReport {
     pub polled: usize,
     pub busy: usize,
     pub incomplete: usize,
+    /// The rest was handed to a continuation event…
+    pub handed_over: bool,
+    /// …to resume after this instance id (`None`: from the start).
     pub continued_after: Option<u64>,
 }
 
@@ -48,6 +51,7 @@ pub async fn handle_event(app: &App, event: &Value, budget: StdDuration) -> Valu
         "polled": report.polled,
         "busy": report.busy,
         "incomplete": report.incomplete,
+        "handedOver": report.handed_over,
         "continuedAfter": report.continued_after,
     })
 }
@@ -80,7 +84,10 @@ pub async fn poll_interval(
         if let Continuation::EventBridge { client, bus } = &app.continuation {
             if deadline.saturating_duration_since(Instant::now()) < RESERVE {
                 match continue_later(client, bus, interval, start_after).await {
-                    Ok(()) => report.continued_after = start_after,
+                    Ok(()) => {
+                        report.handed_over = true;
+                        report.continued_after = start_after;
+                    }
                     Err(e) => {
                         tracing::error!(interval, error = %e, "continuation not sent; the next cycle polls the rest")
                     }
