@@ -1152,3 +1152,85 @@ async fn invalid_unicode_and_oversized_headers_get_4xx_not_5xx() {
     }
     assert!(events_of(&s, &instance["id"]).await.is_empty());
 }
+
+#[tokio::test]
+async fn patching_events_on_or_the_store_moves_the_webhooks_at_the_store() {
+    let s = served_stack().await;
+    let first = woocommerce::start_store("ck_test_key", "cs_test_secret").await;
+    let mut body = instance_body(
+        "woocommercerest",
+        json!({"store.url": first.base_url, "oauth.api.key": "ck_test_key",
+               "oauth.api.secret": "cs_test_secret", "event.vendor.type": "webhook"}),
+    );
+    body["configuration"]["event.notification.enabled"] = json!(false);
+    let instance = create(&s, body).await;
+    assert!(
+        first.registered().is_empty(),
+        "events off: nothing subscribed"
+    );
+    let path = format!("{INSTANCES}/{}", instance["id"]);
+    let patch = |v: Value| v.to_string();
+
+    let on = call(
+        &s.app,
+        "PATCH",
+        &path,
+        Some(&s.auth),
+        Some(&patch(
+            json!({"configuration": {"event.notification.enabled": true}}),
+        )),
+    )
+    .await;
+    assert_eq!(on.status, 200, "{}", on.body);
+    assert_eq!(first.registered().len(), 16, "turning events on subscribes");
+
+    let second = woocommerce::start_store("ck_test_key", "cs_test_secret").await;
+    let moved = call(
+        &s.app,
+        "PATCH",
+        &path,
+        Some(&s.auth),
+        Some(&patch(
+            json!({"configuration": {"store.url": second.base_url}}),
+        )),
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert_eq!(
+        (first.registered().len(), second.registered().len()),
+        (0, 16),
+        "the subscription moved stores"
+    );
+
+    // A store refusing the new credentials changes nothing.
+    let refused = call(
+        &s.app,
+        "PATCH",
+        &path,
+        Some(&s.auth),
+        Some(&patch(
+            json!({"configuration": {"oauth.api.key": "ck_wrong"}}),
+        )),
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(second.registered().len(), 16);
+    let shown = call(&s.app, "GET", &path, Some(&s.auth), None).await;
+    assert_eq!(shown.body["configuration"]["oauth.api.key"], "ck_test_key");
+
+    let off = call(
+        &s.app,
+        "PATCH",
+        &path,
+        Some(&s.auth),
+        Some(&patch(
+            json!({"configuration": {"event.notification.enabled": false}}),
+        )),
+    )
+    .await;
+    assert_eq!(off.status, 200);
+    assert!(
+        second.registered().is_empty(),
+        "turning events off unsubscribes"
+    );
+}

@@ -299,7 +299,32 @@ pub async fn patch(
     if let Some(minutes) = polling_interval(&next) {
         ensure_schedule(app, minutes).await?;
     }
-    app.store
+    // Webhooks at the store follow the configuration: subscribe when events
+    // are turned on or the store or its credentials change, before the write
+    // (so a refusal changes nothing); the old subscription goes after it.
+    let subscribed = current.events.enabled && current.receives_webhooks();
+    let subscribes = next.events.enabled && next.receives_webhooks();
+    let store_changed = ["store.url", "oauth.api.key", "oauth.api.secret"]
+        .iter()
+        .any(|k| current.configuration.get(*k) != next.configuration.get(*k));
+    let resubscribe = subscribes && (!subscribed || store_changed);
+    if resubscribe {
+        next.element()
+            .prepare_webhook_configuration(&mut next.configuration);
+        let delivery_url = webhook_url(app, req, &next)?;
+        next.registered_webhooks = next
+            .element()
+            .register_webhooks(RegistrationContext {
+                cfg: &next.configuration,
+                delivery_url: &delivery_url,
+                guard: &app.settings.guard,
+            })
+            .await?;
+    } else if !subscribes {
+        next.registered_webhooks = Vec::new();
+    }
+    let written = app
+        .store
         .replace_instance(&next.seal(&app.settings.secrets), current.version)
         .await
         .map_err(|e| match e {
@@ -308,7 +333,16 @@ pub async fn patch(
                 current.id
             )),
             other => other.into(),
-        })?;
+        });
+    if let Err(e) = written {
+        if resubscribe {
+            unregister(app, &next).await;
+        }
+        return Err(e);
+    }
+    if resubscribe || !subscribes {
+        unregister(app, &current).await;
+    }
     tracing::info!(request_id = %req.request_id, instance_id = next.id, version = next.version, "instance updated");
     if let Some(old) = polling_interval(&current).filter(|m| Some(*m) != polling_interval(&next)) {
         release_schedule(app, old).await;
