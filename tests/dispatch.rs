@@ -556,17 +556,8 @@ async fn the_stream_trigger_delivers_new_pending_notifications() {
     assert_eq!(status_of(&s, &id).await, DeliveryStatus::Delivered);
 
     // With the state store down, the record is reported back for a retry.
-    let dead_client = aws_sdk_dynamodb::Client::from_conf(
-        s.app
-            .store
-            .client()
-            .config()
-            .to_builder()
-            .endpoint_url("http://127.0.0.1:9")
-            .build(),
-    );
     let dead = dispatcher::App::new(
-        shared::store::Store::new(dead_client, s.app.store.tables().clone()),
+        ce_tests::unreachable_store(&s.app.store),
         s.app.settings.clone(),
         test_dispatch_config(),
     );

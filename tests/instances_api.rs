@@ -602,16 +602,7 @@ async fn listing_is_paged_and_every_instance_appears_once() {
 async fn an_unreachable_state_store_is_a_503_never_a_500() {
     // A client aimed at a port where nothing listens.
     let healthy = fresh_store().await;
-    let config = healthy
-        .client()
-        .config()
-        .to_builder()
-        .endpoint_url("http://127.0.0.1:9")
-        .build();
-    let dead = shared::store::Store::new(
-        aws_sdk_dynamodb::Client::from_conf(config),
-        healthy.tables().clone(),
-    );
+    let dead = ce_tests::unreachable_store(&healthy);
     let app = instances::App::new(dead, test_settings());
     let reply = call(&app, "GET", BASE, Some("User u, Organization o"), None).await;
     assert_eq!(reply.status, 503, "{}", reply.body);

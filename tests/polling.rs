@@ -15,16 +15,7 @@ use shared::model::Instance;
 const INSTANCES: &str = "/elements/api-v2/instances";
 
 async fn create(s: &Stack, body: Value) -> Value {
-    let reply = call(
-        &s.app,
-        "POST",
-        INSTANCES,
-        Some(&s.auth),
-        Some(&body.to_string()),
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body
+    s.create(body).await
 }
 
 async fn load(s: &Stack, id: &Value) -> Instance {

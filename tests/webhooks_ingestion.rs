@@ -9,16 +9,7 @@ use serde_json::{json, Value};
 const INSTANCES: &str = "/elements/api-v2/instances";
 
 async fn create(s: &Stack, body: Value) -> Value {
-    let reply = call(
-        &s.app,
-        "POST",
-        INSTANCES,
-        Some(&s.auth),
-        Some(&body.to_string()),
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body
+    s.create(body).await
 }
 
 async fn events_of(s: &Stack, instance_id: &Value) -> Vec<Value> {
@@ -984,19 +975,7 @@ async fn bad_requests_get_clear_4xx_answers() {
 async fn a_stopped_dynamodb_gets_5xx_so_the_vendor_retries() {
     let s = stack().await;
     let instance = one_instance(&s, true).await;
-    let dead_client = aws_sdk_dynamodb::Client::from_conf(
-        s.app
-            .store
-            .client()
-            .config()
-            .to_builder()
-            .endpoint_url("http://127.0.0.1:9")
-            .build(),
-    );
-    let dead = webhooks::App::new(
-        shared::store::Store::new(dead_client, s.app.store.tables().clone()),
-        test_settings(),
-    );
+    let dead = webhooks::App::new(ce_tests::unreachable_store(&s.app.store), test_settings());
     let d = one::delivery(
         &one::client_logged("cust-1", "2026-11-23T10:15:30Z"),
         "admin",

@@ -233,6 +233,37 @@ pub async fn ingest(
     }
 }
 
+/// The same tables behind a client aimed at a port where nothing listens:
+/// a state store that is down.
+pub fn unreachable_store(store: &Store) -> Store {
+    let config = store
+        .client()
+        .config()
+        .to_builder()
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    Store::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        store.tables().clone(),
+    )
+}
+
+impl Stack {
+    /// Creates an instance as the stack's organization; asserts the 200.
+    pub async fn create(&self, body: Value) -> Value {
+        let reply = call(
+            &self.app,
+            "POST",
+            "/elements/api-v2/instances",
+            Some(&self.auth),
+            Some(&body.to_string()),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body
+    }
+}
+
 pub struct Reply {
     pub status: u16,
     pub body: Value,
