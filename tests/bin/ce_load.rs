@@ -10,6 +10,13 @@
 //! ⌈N/page⌉ + 1 and the process's peak memory (run it for several N: memory
 //! stays bounded by a page, not by N).
 //!
+//! `ce-load faults --count N`: injects each fault and counts that nothing is
+//! lost or doubled: a receiver answering 500 for a while, a slow receiver,
+//! a receiver down (502) and back, the DynamoDB server going down and coming
+//! back mid-run (a TCP proxy cut in front of it, vendors retrying their 5xx),
+//! two pollers racing, and a poller killed mid-poll. Retry delays are crossed
+//! by sweeping at a simulated later time.
+//!
 //! `ce-load webhooks --rate R --count N`: sends N ONe webhooks at R per
 //! second over HTTP to the served functions, with the dispatcher on its
 //! stream trigger, and reports accepted/s, p50/p99 ingest latency, p50/p99
@@ -42,8 +49,9 @@ async fn main() {
         }
         Some("webhooks") => webhooks(arg(&args, "--rate", 50), arg(&args, "--count", 500)).await,
         Some("poll") => poll(arg(&args, "--changed", 1000)).await,
+        Some("faults") => faults(arg(&args, "--count", 100)).await,
         _ => {
-            eprintln!("usage: ce-load dispatch [--count N] [--concurrency C]\n       ce-load webhooks [--rate R] [--count N]\n       ce-load poll [--changed N]");
+            eprintln!("usage: ce-load dispatch [--count N] [--concurrency C]\n       ce-load webhooks [--rate R] [--count N]\n       ce-load poll [--changed N]\n       ce-load faults [--count N]");
             std::process::exit(2);
         }
     }
@@ -374,4 +382,282 @@ async fn poll(changed: usize) {
         "poll bigcommerce: {changed} changed orders: {} store calls (minimum ⌈{changed}/250⌉+1 = {big_min}), {} changes, {} notifications, {:?}, {big_secs:.2} s, peak memory growth during the poll {big_mem} KiB (store simulator included)",
         report.calls, report.changes, report.notifications, report.outcome
     );
+}
+
+struct FaultRun<'a> {
+    s: &'a ce_tests::Stack,
+    receiver: ce_tests::receiver::Receiver,
+    webhook_url: String,
+    instance_id: serde_json::Value,
+    /// Non-2xx answers the vendor got (and retried).
+    refused: std::sync::atomic::AtomicUsize,
+}
+
+impl FaultRun<'_> {
+    async fn new(s: &ce_tests::Stack) -> FaultRun<'_> {
+        let receiver = start_receiver(None, None).await;
+        let created = s
+            .create(
+                json!({"element": {"key": "one"}, "name": "faults", "configuration": {
+                "event.notification.enabled": true, "event.notification.callback.url": receiver.url,
+                "one.webhook.username": "u", "one.webhook.password": "p"}}),
+            )
+            .await;
+        FaultRun {
+            s,
+            receiver,
+            webhook_url: created["webhookUrl"].as_str().unwrap().to_string(),
+            instance_id: created["id"].clone(),
+            refused: Default::default(),
+        }
+    }
+
+    /// Sends webhooks as a vendor does: a non-2xx is retried with the same body.
+    async fn send(&self, from: usize, to: usize) -> usize {
+        let http = reqwest::Client::new();
+        let mut accepted = 0;
+        for i in from..to {
+            let body = json!({"event": "Client logged", "customerId": format!("c-{i}")});
+            for _ in 0..200 {
+                let ok = http
+                    .post(&self.webhook_url)
+                    .basic_auth("u", Some("p"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false);
+                if ok {
+                    accepted += 1;
+                    break;
+                }
+                self.refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+        accepted
+    }
+
+    /// Sweeps at simulated times across the retry schedule (10 min to about
+    /// 10 h ahead), so every retry that is due by then gets its attempt.
+    async fn drain(&self) {
+        let mut at = Utc::now() + chrono::Duration::minutes(10);
+        for _ in 0..20 {
+            let _ = dispatcher::sweep(&self.s.dispatcher, at).await;
+            at += chrono::Duration::minutes(31);
+        }
+    }
+
+    async fn stored(&self) -> usize {
+        let mut n = 0;
+        let mut next: Option<String> = None;
+        loop {
+            let path = match &next {
+                Some(t) => format!(
+                    "/elements/api-v2/instances/{}/events?pageSize=200&nextPage={t}",
+                    self.instance_id
+                ),
+                None => format!(
+                    "/elements/api-v2/instances/{}/events?pageSize=200",
+                    self.instance_id
+                ),
+            };
+            let reply = ce_tests::call(&self.s.app, "GET", &path, Some(&self.s.auth), None).await;
+            n += reply.body.as_array().map(Vec::len).unwrap_or(0);
+            next = reply
+                .response
+                .header("elements-next-page-token")
+                .map(str::to_string);
+            if next.is_none() {
+                return n;
+            }
+        }
+    }
+
+    async fn report(&self, name: &str, sent: usize, accepted: usize) -> bool {
+        let stored = self.stored().await;
+        let ids = self.receiver.accepted_ids();
+        let doubled = ids.values().filter(|&&n| n > 1).count();
+        let lost = accepted.saturating_sub(ids.len());
+        println!("fault {name}: sent {sent}, accepted {accepted}, stored {stored}, delivered {} distinct, delivered more than once {doubled}, lost {lost}", ids.len());
+        stored == accepted && lost == 0 && doubled == 0 && accepted == sent
+    }
+}
+
+async fn faults(count: usize) {
+    use ce_tests::receiver::Behaviour;
+    let mut all_ok = true;
+
+    let s = served_stack().await;
+    let run = FaultRun::new(&s).await;
+    run.receiver.set_default(Behaviour::Status(500));
+    let accepted = run.send(0, count).await;
+    run.drain_once().await;
+    run.receiver.set_default(Behaviour::Status(200));
+    run.drain().await;
+    all_ok &= run
+        .report("receiver-500-for-a-while", count, accepted)
+        .await;
+
+    let run = FaultRun::new(&s).await;
+    run.receiver
+        .set_default(Behaviour::Slow(std::time::Duration::from_millis(200), 200));
+    let accepted = run.send(0, count / 2).await;
+    run.drain().await;
+    all_ok &= run.report("slow-receiver", count / 2, accepted).await;
+
+    let run = FaultRun::new(&s).await;
+    run.receiver.set_default(Behaviour::Status(502));
+    let accepted = run.send(0, count).await;
+    run.drain_once().await;
+    run.drain_once().await;
+    run.receiver.set_default(Behaviour::Status(200));
+    run.drain().await;
+    all_ok &= run.report("receiver-down-and-back", count, accepted).await;
+
+    // DynamoDB goes down mid-run and comes back.
+    let proxy =
+        ce_tests::outage::OutageProxy::start(&std::env::var("AWS_ENDPOINT_URL").unwrap()).await;
+    let s2 = ce_tests::served_stack_via(&proxy.endpoint).await;
+    let run = FaultRun::new(&s2).await;
+    let first = run.send(0, count / 2).await;
+    proxy.down();
+    // Back after 3 s; meanwhile the vendor keeps retrying its 5xx.
+    let outage = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        proxy.up();
+        proxy
+    });
+    let second = run.send(count / 2, count).await;
+    let proxy = outage.await.unwrap();
+    // Every webhook sent again (a vendor retrying after a lost answer):
+    // accepted, and collapsed onto what was stored.
+    let replays = run.send(0, count).await;
+    run.drain().await;
+    let refused = run.refused.load(std::sync::atomic::Ordering::Relaxed);
+    println!("fault dynamodb-down-and-back: the vendor got {refused} non-2xx answers during the outage and retried; {replays} replays accepted as duplicates");
+    all_ok &= replays == count && refused > 0;
+    all_ok &= run
+        .report("dynamodb-down-and-back", count, first + second)
+        .await;
+    drop(proxy);
+
+    all_ok &= poll_faults(&s).await;
+    assert!(all_ok, "a fault lost or doubled something");
+}
+
+impl FaultRun<'_> {
+    async fn drain_once(&self) {
+        let _ = dispatcher::sweep(
+            &self.s.dispatcher,
+            Utc::now() + chrono::Duration::minutes(1),
+        )
+        .await;
+    }
+}
+
+/// Two pollers racing, and a poller killed mid-poll: every order once.
+async fn poll_faults(s: &ce_tests::Stack) -> bool {
+    use ce_tests::vendors::woocommerce;
+    use chrono::Timelike;
+    let mut ok = true;
+    for scenario in ["two-pollers-racing", "poller-killed-mid-poll"] {
+        let store = woocommerce::start_store("ck", "cs").await;
+        let created = s
+            .create(json!({"element": {"key": "woocommercerest"}, "name": "faults", "configuration": {
+                "store.url": store.base_url, "oauth.api.key": "ck", "oauth.api.secret": "cs",
+                "event.notification.enabled": true, "event.vendor.type": "polling",
+                "event.notification.callback.url": "https://example.com/cb", "event.poller.refresh_interval": "15",
+                "event.poller.configuration": {"orders": {"url": "/hubs/ecommerce/orders", "idField": "id", "datesConfiguration": {}}}}}))
+            .await;
+        let instance = s
+            .app
+            .store
+            .get_instance(created["id"].as_u64().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .open(&s.app.settings.secrets)
+            .unwrap();
+        let base = Utc::now().with_nanosecond(0).unwrap() + chrono::Duration::seconds(5);
+        let orders = 300u64;
+        for id in 1..=orders {
+            let t = (base + chrono::Duration::seconds(id as i64)).naive_utc();
+            store.upsert("orders", id, t, t);
+        }
+        store.set_delay(std::time::Duration::from_millis(50));
+        let at = base + chrono::Duration::seconds(orders as i64 + 60);
+        if scenario == "two-pollers-racing" {
+            let (a, b) = tokio::join!(
+                poller::poll_instance(&s.poller, &instance, at),
+                poller::poll_instance(&s.poller, &instance, at)
+            );
+            let _ = (a, b);
+        } else {
+            let p = s.poller.clone();
+            let i = instance.clone();
+            let task = tokio::spawn(async move { poller::poll_instance(&p, &i, at).await });
+            while store.list_calls() < 2 {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            task.abort();
+            let _ = task.await;
+        }
+        store.set_delay(std::time::Duration::ZERO);
+        let _ = poller::poll_instance(
+            &s.poller,
+            &instance,
+            at + s.poller.config.lease + chrono::Duration::seconds(1),
+        )
+        .await;
+        let reply = ce_tests::call(
+            &s.app,
+            "GET",
+            &format!(
+                "/elements/api-v2/instances/{}/events?pageSize=200",
+                created["id"]
+            ),
+            Some(&s.auth),
+            None,
+        )
+        .await;
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut pages = vec![reply];
+        while let Some(token) = pages
+            .last()
+            .unwrap()
+            .response
+            .header("elements-next-page-token")
+            .map(str::to_string)
+        {
+            pages.push(
+                ce_tests::call(
+                    &s.app,
+                    "GET",
+                    &format!(
+                        "/elements/api-v2/instances/{}/events?pageSize=200&nextPage={token}",
+                        created["id"]
+                    ),
+                    Some(&s.auth),
+                    None,
+                )
+                .await,
+            );
+        }
+        for page in &pages {
+            for n in page.body.as_array().unwrap() {
+                for e in n["events"].as_array().unwrap() {
+                    *seen
+                        .entry(e["objectId"].as_str().unwrap().to_string())
+                        .or_default() += 1;
+                }
+            }
+        }
+        let doubled = seen.values().filter(|&&n| n > 1).count();
+        let lost = orders as usize - seen.len();
+        println!("fault {scenario}: {orders} changed orders, notified {} distinct, notified more than once {doubled}, lost {lost}", seen.len());
+        ok &= doubled == 0 && lost == 0;
+    }
+    ok
 }

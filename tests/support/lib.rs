@@ -12,6 +12,7 @@ use shared::netguard::NetGuard;
 use shared::settings::{Settings, DEFAULT_MAX_BODY_BYTES};
 use shared::store::{NewAccount, Store};
 
+pub mod outage;
 pub mod receiver;
 pub mod seeds;
 pub mod vendors;
@@ -154,7 +155,23 @@ pub async fn stack() -> Stack {
 /// them, so simulated stores can deliver to them. Private addresses are
 /// allowed, since every simulator lives on 127.0.0.1.
 pub async fn served_stack() -> Stack {
-    let store = fresh_store().await;
+    served_stack_on(fresh_store().await).await
+}
+
+/// A served stack whose DynamoDB calls go to `endpoint` (an outage proxy in
+/// front of the test server), with tables created through it.
+pub async fn served_stack_via(endpoint: &str) -> Stack {
+    let direct = dynamodb_client().await;
+    let config = direct.config().to_builder().endpoint_url(endpoint).build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let prefix = format!("t{}-", shared::ids::new_request_id());
+    let tables = ce_local::tables::create_tables(&client, &prefix)
+        .await
+        .expect("tables are created through the proxy");
+    served_stack_on(Store::new(client, tables)).await
+}
+
+async fn served_stack_on(store: Store) -> Stack {
     let (auth, org_id) = new_account(&store).await;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
