@@ -1,7 +1,7 @@
 //! Property-based fuzz targets: whatever the input, these parsers answer
 //! with a value or a clear error, never a panic. CI runs the default 256
 //! cases each; a longer run is documented in docs/reliability.md:
-//! `PROPTEST_CASES=20000 cargo test -p connector-events-shared fuzz_targets`.
+//! `PROPTEST_CASES=20000 cargo test -p connector-events-shared -- fuzz_targets javadate`.
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
