@@ -72,18 +72,6 @@ impl ApiError {
         }
     }
 
-    /// Prefixes the field path, so nested validators can name fields relative
-    /// to their own object and the caller adds where that object sits.
-    pub fn within(self, parent: &str) -> Self {
-        match self {
-            ApiError::InvalidField { field, reason } => ApiError::InvalidField {
-                field: format!("{parent}.{field}"),
-                reason,
-            },
-            other => other,
-        }
-    }
-
     /// The JSON error body: `{"message", "requestId"[, "field"]}` as Cloud Elements sent.
     pub fn to_body(&self, request_id: &str) -> serde_json::Value {
         let mut body = serde_json::json!({
@@ -103,7 +91,7 @@ mod tests {
 
     #[test]
     fn field_errors_name_the_field_in_message_and_body() {
-        let err = ApiError::required("store.url").within("configuration");
+        let err = ApiError::required("configuration.store.url");
         assert_eq!(err.status(), 400);
         let body = err.to_body("req-1");
         assert_eq!(body["field"], "configuration.store.url");

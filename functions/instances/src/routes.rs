@@ -425,6 +425,10 @@ pub async fn delete(
     }
 }
 
+fn no_event(event_id: &str, id: &str) -> ApiError {
+    ApiError::NotFound(format!("no event {event_id} on instance {id}"))
+}
+
 fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("no instance with id {id}"))
 }
@@ -460,15 +464,13 @@ pub async fn retry_event(
         .requeue_notification(event_id, &account.org_id, instance.id, Utc::now())
         .await?;
     if !requeued {
-        return Err(ApiError::NotFound(format!(
-            "no event {event_id} on instance {id}"
-        )));
+        return Err(no_event(event_id, id));
     }
     let stored = app
         .store
         .get_notification(event_id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no event {event_id} on instance {id}")))?;
+        .ok_or_else(|| no_event(event_id, id))?;
     Ok(ApiResponse::json(202, &stored.to_api_json()))
 }
 
@@ -524,7 +526,7 @@ pub async fn list_deliveries(
         .filter(|n| {
             n.notification.instance_id == instance.id && n.notification.org_id == account.org_id
         })
-        .ok_or_else(|| ApiError::NotFound(format!("no event {event_id} on instance {id}")))?;
+        .ok_or_else(|| no_event(event_id, id))?;
     let attempts = app.store.list_attempts(&stored.notification.id).await?;
     Ok(ApiResponse::json(
         200,

@@ -153,17 +153,9 @@ impl DateField {
     }
 }
 
-/// Reads a dotted path as text; numbers are rendered.
-pub fn text_at(v: &Value, path: &str) -> Option<String> {
-    let mut current = v;
-    for part in path.split('.') {
-        current = current.get(part)?;
-    }
-    match current {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+/// A dotted path of an object, as text (`crate::webhook::text_at`).
+fn text_at(object: &Value, path: &str) -> Option<String> {
+    crate::webhook::text_at(object.as_object()?, path)
 }
 
 #[cfg(test)]
