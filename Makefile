@@ -1,5 +1,5 @@
 # The README's two commands: `make run` and `make test`.
-.PHONY: run test demo build lint
+.PHONY: run test demo build lint sam-build
 
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
@@ -21,6 +21,9 @@ test:
 
 build:
 	cargo build --workspace
+
+sam-build:
+	scripts/sam-build.sh
 
 lint:
 	cargo fmt --all -- --check
