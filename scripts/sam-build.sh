@@ -16,7 +16,10 @@ python3 -c 'import ziglang' 2>/dev/null || {
 }
 if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
   echo "==> installing the arm64 standard library (rustup target add aarch64-unknown-linux-gnu)"
-  rustup target add aarch64-unknown-linux-gnu
+  timeout 300 rustup target add aarch64-unknown-linux-gnu || {
+    echo "error: could not install the aarch64 target from static.rust-lang.org within 5 minutes" >&2
+    exit 1
+  }
 fi
 
 build_dir="${SAM_BUILD_DIR:-.aws-sam/build}"

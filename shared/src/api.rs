@@ -4,6 +4,7 @@
 
 use http::{HeaderMap, Method};
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::error::ApiError;
 
@@ -120,11 +121,19 @@ impl ApiResponse {
     }
 }
 
-/// Runs a handler's result through the common ending: an error becomes its
-/// JSON body (internal details logged, not returned), and every request is
-/// logged with method, path, status and time only, since bodies and headers
-/// may hold secrets.
+/// Runs a handler inside the request's span (see `crate::logging`) and
+/// through the common ending: an error becomes its JSON body (internal
+/// details logged, not returned), and every request is logged with method,
+/// path, status and time only, since bodies and headers may hold secrets.
 pub async fn respond<F>(req: &ApiRequest, kind: &'static str, handler: F) -> ApiResponse
+where
+    F: std::future::Future<Output = Result<ApiResponse, ApiError>>,
+{
+    let span = crate::logging::request_span(&req.request_id, kind);
+    ending(req, kind, handler).instrument(span).await
+}
+
+async fn ending<F>(req: &ApiRequest, kind: &'static str, handler: F) -> ApiResponse
 where
     F: std::future::Future<Output = Result<ApiResponse, ApiError>>,
 {
@@ -133,13 +142,12 @@ where
         Ok(resp) => resp,
         Err(err) => {
             if let ApiError::Internal(detail) = &err {
-                tracing::error!(request_id = %req.request_id, error = %detail, "internal error");
+                tracing::error!(error = %detail, "internal error");
             }
             ApiResponse::error(&err, &req.request_id)
         }
     };
     tracing::info!(
-        request_id = %req.request_id,
         method = %req.method,
         path = %req.path,
         status = response.status,

@@ -13,6 +13,7 @@ pub mod events;
 mod fuzz_targets;
 pub mod ids;
 pub mod javadate;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod netguard;

@@ -22,6 +22,7 @@ use shared::events::DeliveryStatus;
 use shared::model::Instance;
 use shared::settings::Settings;
 use shared::store::{AttemptRecord, Claim, Completion, Store, StoreError};
+use tracing::Instrument;
 
 use schedule::{parse_retry_after, random_unit, RetrySchedule};
 
@@ -121,17 +122,25 @@ pub async fn deliver(app: &App, id: &str) -> Result<Outcome, StoreError> {
     }
 }
 
-/// One attempt at `now`: claim, send, record, complete.
+/// One attempt at `now`: claim, send, record, complete. Everything it logs
+/// carries the event id and, once claimed, the instance id.
 pub async fn attempt(app: &App, id: &str, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
+    attempt_in_span(app, id, now)
+        .instrument(shared::logging::delivery_span(id))
+        .await
+}
+
+async fn attempt_in_span(app: &App, id: &str, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
     let Some(claim) = app.store.claim_notification(id, now, app.lease()).await? else {
         return Ok(Outcome::Skipped);
     };
     let n = &claim.stored.notification;
+    shared::logging::record_instance(n.instance_id);
     let instance = match app.store.get_instance(n.instance_id).await? {
         Some(record) => match record.open(&app.settings.secrets) {
             Ok(instance) => Some(instance),
             Err(e) => {
-                tracing::error!(notification_id = %n.id, instance_id = n.instance_id, error = %e, "instance unreadable");
+                tracing::error!(error = %e, "instance unreadable");
                 None
             }
         },
@@ -199,8 +208,6 @@ pub async fn attempt(app: &App, id: &str, now: DateTime<Utc>) -> Result<Outcome,
         _ => shared::metrics::emit(&n.element_key, &[latency]),
     }
     tracing::info!(
-        notification_id = %n.id,
-        instance_id = n.instance_id,
         attempt = claim.attempt,
         status = sent.status.unwrap_or(0),
         latency_ms = sent.latency_ms,
@@ -416,7 +423,7 @@ pub async fn handle_stream(app: &App, event: &Value) -> Value {
             match deliver(app, &id).await {
                 Ok(_) => None,
                 Err(e) => {
-                    tracing::error!(notification_id = %id, error = %e, "stream record not processed");
+                    tracing::error!(event_id = %id, error = %e, "stream record not processed");
                     Some(json!({ "itemIdentifier": sequence }))
                 }
             }

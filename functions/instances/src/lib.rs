@@ -71,6 +71,7 @@ async fn route(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         (["instances"], &Method::POST) => routes::create(app, &account, req).await,
         (["instances"], &Method::GET) => routes::list(app, &account, req).await,
         (["instances", "events", event_id], &Method::GET) => {
+            shared::logging::record_event(event_id);
             routes::get_event(app, &account, req, event_id).await
         }
         (["instances", id, "events"], &Method::GET) => {
@@ -83,9 +84,11 @@ async fn route(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
             routes::recover_events(app, &account, req, id).await
         }
         (["instances", id, "events", event_id, "retry"], &Method::POST) => {
+            shared::logging::record_event(event_id);
             routes::retry_event(app, &account, req, id, event_id).await
         }
         (["instances", id, "events", event_id, "deliveries"], &Method::GET) => {
+            shared::logging::record_event(event_id);
             routes::list_deliveries(app, &account, req, id, event_id).await
         }
         (["instances", id], &Method::GET) => routes::get(app, &account, req, id).await,

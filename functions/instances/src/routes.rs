@@ -31,8 +31,10 @@ pub async fn create(
     let events = config::validate_configuration(element, &mut configuration, &app.settings.guard)?;
     let token = shared::ids::new_secret_token();
     let now = Utc::now();
+    let id = shared::ids::new_instance_id();
+    shared::logging::record_instance(id);
     let mut instance = Instance {
-        id: shared::ids::new_instance_id(),
+        id,
         org_id: account.org_id.clone(),
         element_key: element.key().to_string(),
         name,
@@ -73,7 +75,7 @@ pub async fn create(
         .await
     {
         Ok(()) => {
-            tracing::info!(request_id = %req.request_id, instance_id = instance.id,
+            tracing::info!(
                 element = %instance.element_key, webhooks = instance.registered_webhooks.len(), "instance created");
             Ok(ApiResponse::json(
                 200,
@@ -160,7 +162,7 @@ async fn unregister(app: &App, instance: &Instance) {
         .unregister_webhooks(ctx, &instance.registered_webhooks)
         .await
     {
-        tracing::warn!(instance_id = instance.id, error = %e, "could not remove webhooks at the store");
+        tracing::warn!(error = %e, "could not remove webhooks at the store");
     }
 }
 
@@ -343,7 +345,7 @@ pub async fn patch(
     if resubscribe || !subscribes {
         unregister(app, &current).await;
     }
-    tracing::info!(request_id = %req.request_id, instance_id = next.id, version = next.version, "instance updated");
+    tracing::info!(version = next.version, "instance updated");
     if let Some(old) = polling_interval(&current).filter(|m| Some(*m) != polling_interval(&next)) {
         release_schedule(app, old).await;
     }
@@ -395,13 +397,14 @@ fn apply_patch(instance: &mut Instance, patch: &Map<String, Value>) -> Result<()
 pub async fn delete(
     app: &App,
     account: &Account,
-    req: &ApiRequest,
+    _req: &ApiRequest,
     id: &str,
 ) -> Result<ApiResponse, ApiError> {
     let id_num = parse_id(id)?;
     match app.store.delete_instance(id_num, &account.org_id).await {
         Ok(old) => {
-            tracing::info!(request_id = %req.request_id, instance_id = id_num, "instance deleted");
+            shared::logging::record_instance(id_num);
+            tracing::info!("instance deleted");
             // Its notifications expire through TTL; its webhooks at the store
             // are removed now.
             match old.open(&app.settings.secrets) {
@@ -412,7 +415,7 @@ pub async fn delete(
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(instance_id = id_num, error = %e, "deleted instance unreadable; webhooks not removed")
+                    tracing::warn!(error = %e, "deleted instance unreadable; webhooks not removed")
                 }
             }
             Ok(ApiResponse::json(
@@ -446,6 +449,7 @@ async fn load_owned(app: &App, account: &Account, id: &str) -> Result<Instance, 
         .await?
         .filter(|r| r.org_id == account.org_id)
         .ok_or_else(|| not_found(id))?;
+    shared::logging::record_instance(record.id);
     record.open(&app.settings.secrets)
 }
 
@@ -503,7 +507,7 @@ pub async fn recover_events(
         .store
         .requeue_stuck_since(instance.id, &account.org_id, since, now)
         .await?;
-    tracing::info!(request_id = %req.request_id, instance_id = instance.id, requeued, "events recovered");
+    tracing::info!(requeued, "events recovered");
     Ok(ApiResponse::json(
         202,
         &json!({ "instanceId": instance.id, "requeued": requeued, "since": shared::model::format_date(since), "eventsPaused": false }),
@@ -539,7 +543,7 @@ pub async fn list_deliveries(
 pub async fn poll_now(
     app: &App,
     account: &Account,
-    req: &ApiRequest,
+    _req: &ApiRequest,
     id: &str,
 ) -> Result<ApiResponse, ApiError> {
     let instance = load_owned(app, account, id).await?;
@@ -549,7 +553,7 @@ pub async fn poll_now(
         )));
     }
     let report = poller::poll_instance(&app.poller, &instance, Utc::now()).await;
-    tracing::info!(request_id = %req.request_id, instance_id = instance.id, outcome = ?report.outcome, "polled on request");
+    tracing::info!(outcome = ?report.outcome, "polled on request");
     let status = match report.outcome {
         poller::PollOutcome::Busy => 409,
         _ => 200,

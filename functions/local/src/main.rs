@@ -25,12 +25,8 @@ async fn main() -> ExitCode {
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into()),
-        )
-        .init();
+    // The functions' own log set-up: text, or JSON with AWS_LAMBDA_LOG_FORMAT=JSON.
+    shared::logging::init();
     let mut moto = None;
     let result = run(&mut moto).await;
     if let Some(server) = moto.as_mut() {

@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use shared::model::Instance;
 use shared::settings::Settings;
 use shared::store::Store;
+use tracing::Instrument;
 
 pub use interval::{handle_event, poll_interval, IntervalReport};
 pub use resource::ResourceReport;
@@ -155,8 +156,15 @@ impl PollReport {
     }
 }
 
-/// Polls every resource of one instance, under its lease.
+/// Polls every resource of one instance, under its lease. Everything it
+/// logs carries the instance id.
 pub async fn poll_instance(app: &App, instance: &Instance, now: DateTime<Utc>) -> PollReport {
+    poll_instance_in_span(app, instance, now)
+        .instrument(shared::logging::instance_span(instance.id))
+        .await
+}
+
+async fn poll_instance_in_span(app: &App, instance: &Instance, now: DateTime<Utc>) -> PollReport {
     let mut report = PollReport {
         instance_id: instance.id,
         ..Default::default()
@@ -199,7 +207,7 @@ pub async fn poll_instance(app: &App, instance: &Instance, now: DateTime<Utc>) -
                     .mark_instance_poll_invalid(instance.id, reason)
                     .await
                 {
-                    tracing::error!(instance_id = instance.id, error = %e, "could not mark the instance invalid");
+                    tracing::error!(error = %e, "could not mark the instance invalid");
                 }
                 report.outcome = r.outcome.clone();
                 true
@@ -236,9 +244,9 @@ pub async fn poll_instance(app: &App, instance: &Instance, now: DateTime<Utc>) -
         ],
     );
     if let Err(e) = app.store.release_poll_lease(instance.id, &owner).await {
-        tracing::warn!(instance_id = instance.id, error = %e, "poll lease not released; it expires");
+        tracing::warn!(error = %e, "poll lease not released; it expires");
     }
-    tracing::info!(instance_id = instance.id, outcome = ?report.outcome, calls = report.calls,
+    tracing::info!(outcome = ?report.outcome, calls = report.calls,
         changes = report.changes, notifications = report.notifications, "instance polled");
     report
 }

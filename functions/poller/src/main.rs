@@ -3,7 +3,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    shared::logging::init();
     let app = poller::App::from_env().await?;
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -61,7 +61,7 @@ pub async fn poll_resource(
         ..Default::default()
     };
     let incomplete = |report: &mut ResourceReport, why: String| {
-        tracing::warn!(instance_id = instance.id, resource = %poll.name, reason = %why, "poll incomplete; cursor unchanged");
+        tracing::warn!(resource = %poll.name, reason = %why, "poll incomplete; cursor unchanged");
         report.outcome = PollOutcome::Incomplete(why);
     };
     let element = instance.element();
@@ -150,7 +150,7 @@ pub async fn poll_resource(
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(instance_id = instance.id, resource = %poll.name, error = %e, "object skipped")
+                    tracing::warn!(resource = %poll.name, error = %e, "object skipped")
                 }
             }
         }

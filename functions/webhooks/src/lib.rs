@@ -20,6 +20,7 @@ use shared::model::Instance;
 use shared::settings::Settings;
 use shared::store::{Store, Stored};
 use shared::webhook::{WebhookContent, WebhookRequest};
+use tracing::Instrument;
 
 pub use instance_id::parse_instance_id;
 
@@ -61,6 +62,11 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
             )))
         }
     };
+    // The instance the URL names, before anything can fail, so that every
+    // line of the request says which instance was addressed.
+    if let Some(id) = instance_segment.as_deref().and_then(parse_instance_id) {
+        shared::logging::record_instance(id);
+    }
     if req.method != Method::POST {
         return Err(ApiError::MethodNotAllowed(
             "webhooks are delivered with POST".into(),
@@ -78,7 +84,7 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         body: &req.body,
     };
     if element.is_handshake(&webhook) {
-        tracing::info!(request_id = %req.request_id, element = element.key(), "webhook handshake answered");
+        tracing::info!(element = element.key(), "webhook handshake answered");
         return Ok(ApiResponse::json(
             200,
             &json!({ "accepted": 0, "handshake": true }),
@@ -93,8 +99,11 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
                 Ok(()) => true,
                 Err(_) => {
                     // Logged without the header values or secrets.
-                    tracing::warn!(request_id = %req.request_id, element = element.key(),
-                    instance_id = instance.id, "webhook verification failed");
+                    tracing::warn!(
+                        element = element.key(),
+                        instance_id = instance.id,
+                        "webhook verification failed"
+                    );
                     false
                 }
             },
@@ -117,6 +126,9 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         WebhookContent::Events { dedupe_key, events } => (dedupe_key, events),
     };
     let raw = String::from_utf8_lossy(&req.body).into_owned();
+    if let (None, [only]) = (&instance_segment, verified.as_slice()) {
+        shared::logging::record_instance(only.id);
+    }
 
     let mut stored_ids = Vec::new();
     let mut duplicates = 0;
@@ -138,22 +150,15 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
             MAX_EVENTS_PER_WEBHOOK_NOTIFICATION,
             now,
         );
-        match app.store.put_notifications(&batch).await? {
-            Stored::New => {
-                stored_ids.extend(batch.iter().map(|n| n.id.clone()));
-                shared::metrics::emit(
-                    element.key(),
-                    &[(
-                        "EventsIngested",
-                        events.len() as f64,
-                        shared::metrics::Unit::Count,
-                    )],
-                );
-            }
+        // A store shared by several organizations fans out: each store call
+        // and line inside names the instance it is for.
+        let stored = store_batch(app, element, &batch, &dedupe_key)
+            .instrument(shared::logging::instance_span(instance.id))
+            .await?;
+        match stored {
+            Stored::New => stored_ids.extend(batch.iter().map(|n| n.id.clone())),
             Stored::Duplicate => duplicates += 1,
         }
-        tracing::info!(request_id = %req.request_id, element = element.key(), instance_id = instance.id,
-            notifications = batch.len(), events = events.len(), "webhook stored");
     }
     Ok(ApiResponse::json(
         200,
@@ -164,6 +169,39 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
             "dropped": dropped,
         }),
     ))
+}
+
+/// Stores one instance's notifications of a webhook: all of them, or none if
+/// the vendor sent this delivery before.
+async fn store_batch(
+    app: &App,
+    element: &dyn Element,
+    batch: &[Notification],
+    webhook_id: &str,
+) -> Result<Stored, ApiError> {
+    let stored = app.store.put_notifications(batch).await?;
+    let events: usize = batch.iter().map(|n| n.events.len()).sum();
+    let event_ids: Vec<&str> = batch.iter().map(|n| n.id.as_str()).collect();
+    let event_ids = event_ids.join(",");
+    if let Stored::New = stored {
+        shared::metrics::emit(
+            element.key(),
+            &[(
+                "EventsIngested",
+                events as f64,
+                shared::metrics::Unit::Count,
+            )],
+        );
+    }
+    tracing::info!(
+        element = element.key(),
+        webhook_id,
+        event_ids,
+        events,
+        duplicate = matches!(stored, Stored::Duplicate),
+        "webhook stored"
+    );
+    Ok(stored)
 }
 
 /// The instances a webhook is for: the one named in the URL, or every

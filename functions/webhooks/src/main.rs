@@ -3,7 +3,7 @@ use shared::api::lambda::{to_api_request, to_lambda_response};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    shared::logging::init();
     let app = webhooks::App::from_env().await?;
     let app = &app;
     run(service_fn(move |req: Request| async move {
