@@ -763,3 +763,109 @@ async fn an_invocation_short_of_time_hands_the_rest_on_through_eventbridge() {
     assert_eq!(result["polled"], 1, "{result}");
     assert_eq!(notified(&s, &created["id"]).await.0.len(), 1);
 }
+
+/// The schedule expressions of the stack's poll rules, sorted.
+async fn rule_schedules(s: &Stack) -> Vec<String> {
+    let out = s
+        .events
+        .list_rules()
+        .name_prefix(&s.rule_prefix)
+        .send()
+        .await
+        .unwrap();
+    let mut found: Vec<String> = out
+        .rules()
+        .iter()
+        .map(|r| r.schedule_expression().unwrap().to_string())
+        .collect();
+    found.sort();
+    found
+}
+
+async fn delete_instance(s: &Stack, id: &Value) -> u16 {
+    call(
+        &s.app,
+        "DELETE",
+        &format!("{INSTANCES}/{id}"),
+        Some(&s.auth),
+        None,
+    )
+    .await
+    .status
+}
+
+#[tokio::test]
+async fn a_rule_outlives_the_last_delete_while_a_create_is_in_flight() {
+    let s = served_stack().await;
+    let store = woocommerce::start_store("ck_poll", "cs_poll").await;
+    let a = create(&s, woo_body(&store, "7", Some(orders_only()))).await;
+    assert_eq!(rule_schedules(&s).await, ["rate(7 minutes)"]);
+
+    // Another create at 7 minutes has recorded its membership and ensured the
+    // rule, but its instance is not written yet, so no index can show it.
+    let in_flight = 4_242_424_242;
+    s.app
+        .store
+        .add_interval_member(7, in_flight, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(delete_instance(&s, &a["id"]).await, 200);
+    assert_eq!(
+        rule_schedules(&s).await,
+        ["rate(7 minutes)"],
+        "the rule is kept for the create in flight"
+    );
+
+    // That create never finished. Past the grace period its membership no
+    // longer counts: the next release removes the rule and the membership.
+    let abandoned =
+        Utc::now() - Duration::minutes(shared::store::UNCONFIRMED_MEMBER_GRACE_MINUTES + 1);
+    s.app
+        .store
+        .add_interval_member(7, in_flight, abandoned)
+        .await
+        .unwrap();
+    let b = create(&s, woo_body(&store, "7", Some(orders_only()))).await;
+    assert_eq!(delete_instance(&s, &b["id"]).await, 200);
+    assert!(rule_schedules(&s).await.is_empty());
+    assert!(!s.app.store.interval_in_use(7).await.unwrap());
+}
+
+#[tokio::test]
+async fn instances_without_a_membership_still_keep_their_rule() {
+    let s = served_stack().await;
+    let store = woocommerce::start_store("ck_poll", "cs_poll").await;
+    let a = create(&s, woo_body(&store, "9", Some(orders_only()))).await;
+    let b = create(&s, woo_body(&store, "9", Some(orders_only()))).await;
+    // `b` as written before memberships existed: only the index knows it.
+    s.app
+        .store
+        .remove_interval_member(9, b["id"].as_u64().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(delete_instance(&s, &a["id"]).await, 200);
+    assert_eq!(rule_schedules(&s).await, ["rate(9 minutes)"]);
+    assert_eq!(delete_instance(&s, &b["id"]).await, 200);
+    assert!(rule_schedules(&s).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_interval_change_moves_the_membership_and_the_rule() {
+    let s = served_stack().await;
+    let store = woocommerce::start_store("ck_poll", "cs_poll").await;
+    let a = create(&s, woo_body(&store, "5", Some(orders_only()))).await;
+    assert!(s.app.store.interval_in_use(5).await.unwrap());
+    let patch = json!({"configuration": {"event.poller.refresh_interval": "11"}}).to_string();
+    let reply = call(
+        &s.app,
+        "PATCH",
+        &format!("{INSTANCES}/{}", a["id"]),
+        Some(&s.auth),
+        Some(&patch),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(rule_schedules(&s).await, ["rate(11 minutes)"]);
+    assert!(s.app.store.interval_in_use(11).await.unwrap());
+    assert!(!s.app.store.interval_in_use(5).await.unwrap());
+}

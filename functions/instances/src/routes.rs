@@ -64,7 +64,7 @@ pub async fn create(
     // The schedule first: an instance is never stored without its rule.
     let interval = polling_interval(&instance);
     if let Some(minutes) = interval {
-        if let Err(e) = ensure_schedule(app, minutes).await {
+        if let Err(e) = join_schedule(app, minutes, instance.id).await {
             unregister(app, &instance).await;
             return Err(e);
         }
@@ -87,7 +87,7 @@ pub async fn create(
             // (A 53-bit random id collision lands here as well, as a 409.)
             unregister(app, &instance).await;
             if let Some(minutes) = interval {
-                release_schedule(app, minutes).await;
+                leave_schedule(app, minutes, instance.id).await;
             }
             Err(e.into())
         }
@@ -122,6 +122,41 @@ async fn ensure_schedule(app: &App, minutes: u32) -> Result<(), ApiError> {
     match &app.schedules {
         Some(schedules) => schedules.ensure(minutes).await,
         None => Ok(()),
+    }
+}
+
+/// Makes the instance a member of its polling interval, then ensures the
+/// interval's rule: in this order, a concurrent removal of the rule either
+/// sees the membership or is undone by the ensure (`shared::store::intervals`).
+async fn join_schedule(app: &App, minutes: u32, instance_id: u64) -> Result<(), ApiError> {
+    if app.schedules.is_none() {
+        return Ok(());
+    }
+    app.store
+        .add_interval_member(minutes, instance_id, Utc::now())
+        .await?;
+    if let Err(e) = ensure_schedule(app, minutes).await {
+        forget_membership(app, minutes, instance_id).await;
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// The instance no longer polls every `minutes` (deleted, changed, or its
+/// write failed): its membership goes, then the rule if nothing else uses it.
+async fn leave_schedule(app: &App, minutes: u32, instance_id: u64) {
+    if app.schedules.is_none() {
+        return;
+    }
+    forget_membership(app, minutes, instance_id).await;
+    release_schedule(app, minutes).await;
+}
+
+/// A membership left behind keeps an idle rule for a few minutes at most
+/// (`UNCONFIRMED_MEMBER_GRACE_MINUTES`), so a failure here is logged only.
+async fn forget_membership(app: &App, minutes: u32, instance_id: u64) {
+    if let Err(e) = app.store.remove_interval_member(minutes, instance_id).await {
+        tracing::warn!(interval = minutes, error = %e, "interval membership not removed");
     }
 }
 
@@ -298,9 +333,38 @@ pub async fn patch(
     )?;
     next.version = current.version + 1;
     next.updated_at = Utc::now();
-    if let Some(minutes) = polling_interval(&next) {
-        ensure_schedule(app, minutes).await?;
+    let was_polling = polling_interval(&current);
+    let joined = polling_interval(&next).filter(|m| Some(*m) != was_polling);
+    match (joined, polling_interval(&next)) {
+        (Some(minutes), _) => join_schedule(app, minutes, next.id).await?,
+        (None, Some(minutes)) => ensure_schedule(app, minutes).await?,
+        (None, None) => {}
     }
+    let result = write_patch(app, req, &current, next).await;
+    match (&result, joined) {
+        (Err(_), Some(minutes)) => leave_schedule(app, minutes, current.id).await,
+        (Ok(next), _) => {
+            if let Some(old) = was_polling.filter(|m| Some(*m) != polling_interval(next)) {
+                leave_schedule(app, old, current.id).await;
+            }
+        }
+        _ => {}
+    }
+    let next = result?;
+    Ok(ApiResponse::json(
+        200,
+        &instance_json(app, req, &next, None),
+    ))
+}
+
+/// The part of a PATCH between the schedule and the answer: webhooks at the
+/// store, then the conditional write.
+async fn write_patch(
+    app: &App,
+    req: &ApiRequest,
+    current: &Instance,
+    mut next: Instance,
+) -> Result<Instance, ApiError> {
     // Webhooks at the store follow the configuration: subscribe when events
     // are turned on or the store or its credentials change, before the write
     // (so a refusal changes nothing); the old subscription goes after it.
@@ -343,16 +407,10 @@ pub async fn patch(
         return Err(e);
     }
     if resubscribe || !subscribes {
-        unregister(app, &current).await;
+        unregister(app, current).await;
     }
     tracing::info!(version = next.version, "instance updated");
-    if let Some(old) = polling_interval(&current).filter(|m| Some(*m) != polling_interval(&next)) {
-        release_schedule(app, old).await;
-    }
-    Ok(ApiResponse::json(
-        200,
-        &instance_json(app, req, &next, None),
-    ))
+    Ok(next)
 }
 
 fn apply_patch(instance: &mut Instance, patch: &Map<String, Value>) -> Result<(), ApiError> {
@@ -405,15 +463,13 @@ pub async fn delete(
         Ok(old) => {
             shared::logging::record_instance(id_num);
             tracing::info!("instance deleted");
+            if let Some(minutes) = old.poll_interval {
+                leave_schedule(app, minutes, id_num).await;
+            }
             // Its notifications expire through TTL; its webhooks at the store
             // are removed now.
             match old.open(&app.settings.secrets) {
-                Ok(instance) => {
-                    unregister(app, &instance).await;
-                    if let Some(minutes) = polling_interval(&instance) {
-                        release_schedule(app, minutes).await;
-                    }
-                }
+                Ok(instance) => unregister(app, &instance).await,
                 Err(e) => {
                     tracing::warn!(error = %e, "deleted instance unreadable; webhooks not removed")
                 }

@@ -104,8 +104,9 @@ impl PollSchedules {
     }
 
     /// Removes the interval's rule when no instance polls at it any more. An
-    /// instance created meanwhile may have just ensured it: checking again
-    /// after the removal and restoring it closes that race.
+    /// instance created meanwhile may have just ensured it: its membership
+    /// was recorded before that, so checking the memberships again (strongly
+    /// consistent) after the removal, and restoring the rule, closes that race.
     pub async fn remove_if_unused(&self, store: &Store, minutes: u32) -> Result<(), ApiError> {
         if store.interval_in_use(minutes).await? {
             return Ok(());

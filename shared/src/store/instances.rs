@@ -316,14 +316,6 @@ impl Store {
             .collect()
     }
 
-    /// Whether any instance still polls every `interval` minutes.
-    pub async fn interval_in_use(&self, interval: u32) -> Result<bool, StoreError> {
-        Ok(!self
-            .instances_by_interval(interval, None, 1)
-            .await?
-            .is_empty())
-    }
-
     /// Marks an instance invalid: the store refused its credentials. Polling
     /// skips it until an update (which clears the mark) fixes them.
     pub async fn mark_instance_poll_invalid(

@@ -42,11 +42,13 @@
 mod accounts;
 mod attrs;
 mod instances;
+mod intervals;
 mod notifications;
 mod poll_state;
 
 pub use accounts::{Account, NewAccount};
 pub use instances::PageCursor;
+pub use intervals::UNCONFIRMED_MEMBER_GRACE_MINUTES;
 pub use notifications::{AttemptRecord, Claim, Completion, Stored, PENDING_SHARDS, RETENTION_DAYS};
 pub use poll_state::{ObjectVersion, MARKER_RETENTION_DAYS};
 
