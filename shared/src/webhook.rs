@@ -62,6 +62,16 @@ pub fn text_at(obj: &serde_json::Map<String, Value>, path: &str) -> Option<Strin
     }
 }
 
+/// Reads a dotted path holding Unix seconds (a number or numeric text) as a
+/// time.
+pub fn epoch_seconds_at(
+    obj: &serde_json::Map<String, Value>,
+    path: &str,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let secs = text_at(obj, path)?.parse::<i64>().ok()?;
+    chrono::DateTime::from_timestamp(secs, 0)
+}
+
 /// The plural object type for a vendor's singular resource name.
 pub fn plural_object_type(resource: &str) -> String {
     match resource.to_ascii_lowercase().as_str() {

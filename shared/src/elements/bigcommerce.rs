@@ -13,7 +13,7 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{default_poller_for, require_all, webhook_denied, Element, EventMode, HubResource};
 use crate::config::poller::DatesConfiguration;
@@ -21,7 +21,9 @@ use crate::config::values::{field_path, optional_str, required_str, Configuratio
 use crate::error::ApiError;
 use crate::events::{Event, EventType};
 use crate::polling::{PagePosition, PollFailure, PollPage, PollQuery, PollRequest, PollResponse};
-use crate::webhook::{plural_object_type, text_at, WebhookContent, WebhookRequest};
+use crate::webhook::{
+    epoch_seconds_at, plural_object_type, text_at, WebhookContent, WebhookRequest,
+};
 
 pub struct BigCommerce;
 
@@ -164,10 +166,7 @@ impl Element for BigCommerce {
                 )
             }
         };
-        let page = match q.position {
-            PagePosition::Page(n) => *n,
-            _ => 1,
-        };
+        let page = q.position.page_number();
         let mut url = url::Url::parse(&format!("{base}{}", q.resource.vendor_path))
             .map_err(|e| ApiError::field(field_path("store.url"), format!("is not a URL: {e}")))?;
         {
@@ -214,11 +213,7 @@ impl Element for BigCommerce {
         if page_len < POLL_PAGE_SIZE {
             return None;
         }
-        let page = match q.position {
-            PagePosition::Page(n) => *n,
-            _ => 1,
-        };
-        Some(PagePosition::Page(page + 1))
+        Some(q.position.next_page())
     }
 
     fn verify_webhook(&self, cfg: &Configuration, req: &WebhookRequest) -> Result<(), ApiError> {
@@ -272,10 +267,7 @@ impl Element for BigCommerce {
         };
         let object_id = text_at(&body, "data.id")
             .ok_or_else(|| ApiError::BadRequest("BigCommerce webhook has no data.id".into()))?;
-        let event_date = text_at(&body, "created_at")
-            .and_then(|t| t.parse::<i64>().ok())
-            .and_then(|secs| Utc.timestamp_opt(secs, 0).single())
-            .unwrap_or(now);
+        let event_date = epoch_seconds_at(&body, "created_at").unwrap_or(now);
         let dedupe_key = match text_at(&body, "hash") {
             Some(hash) => format!("bc-hash:{hash}"),
             None => format!("bc-body:{}", crate::events::body_digest(req.body)),

@@ -7,13 +7,15 @@
 //! `X-Ecwid-Webhook-Signature: base64(HMAC-SHA256(client secret, "{eventCreated}.{eventId}"))`.
 //! Without `ecwid.client.secret` no webhook can be verified, so all are refused.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{require_all, webhook_denied, Element, EventMode};
 use crate::config::values::{optional_str, required_str, Configuration};
 use crate::error::ApiError;
 use crate::events::{Event, EventType};
-use crate::webhook::{plural_object_type, text_at, WebhookContent, WebhookRequest};
+use crate::webhook::{
+    epoch_seconds_at, plural_object_type, text_at, WebhookContent, WebhookRequest,
+};
 
 pub struct Ecwid;
 
@@ -102,10 +104,7 @@ impl Element for Ecwid {
             text_at(&body, "entityId")
         }
         .ok_or_else(|| ApiError::BadRequest("Ecwid webhook has no entityId".into()))?;
-        let event_date = text_at(&body, "eventCreated")
-            .and_then(|t| t.parse::<i64>().ok())
-            .and_then(|secs| Utc.timestamp_opt(secs, 0).single())
-            .unwrap_or(now);
+        let event_date = epoch_seconds_at(&body, "eventCreated").unwrap_or(now);
         let event = Event::new(
             self.key(),
             plural_object_type(resource),

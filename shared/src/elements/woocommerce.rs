@@ -190,10 +190,7 @@ impl Element for WooCommerce {
             let mut params = url.query_pairs_mut();
             params.append_pair("per_page", &POLL_PAGE_SIZE.to_string());
             if q.resource.name == "customers" {
-                let page = match q.position {
-                    PagePosition::Page(n) => *n,
-                    _ => 1,
-                };
+                let page = q.position.page_number();
                 params
                     .append_pair("orderby", "id")
                     .append_pair("order", "asc")
@@ -246,11 +243,7 @@ impl Element for WooCommerce {
             return None;
         }
         if q.resource.name == "customers" {
-            let page = match q.position {
-                PagePosition::Page(n) => *n,
-                _ => 1,
-            };
-            return Some(PagePosition::Page(page + 1));
+            return Some(q.position.next_page());
         }
         let last = last_modified?;
         if last > q.until {

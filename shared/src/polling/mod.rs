@@ -27,6 +27,21 @@ pub enum PagePosition {
     After { modified: DateTime<Utc>, page: u32 },
 }
 
+impl PagePosition {
+    /// The 1-based page number in a page-numbered listing (`First` is 1).
+    pub fn page_number(&self) -> u32 {
+        match self {
+            Self::Page(n) => *n,
+            _ => 1,
+        }
+    }
+
+    /// The page after this one in a page-numbered listing.
+    pub fn next_page(&self) -> Self {
+        Self::Page(self.page_number() + 1)
+    }
+}
+
 /// One page query of one resource.
 pub struct PollQuery<'a> {
     pub cfg: &'a Configuration,
