@@ -271,7 +271,7 @@ async fn woocommerce_changes_since_creation_become_events_once() {
     // Nothing changed: the next poll adds nothing, one call per resource.
     let report = poll_instance(&s.poller, &instance, t1 + Duration::seconds(60)).await;
     assert_eq!(
-        (report.outcome.clone(), report.notifications),
+        (report.outcome.clone(), report.notifications()),
         (PollOutcome::Completed, 0),
         "{report:?}"
     );
@@ -279,7 +279,7 @@ async fn woocommerce_changes_since_creation_become_events_once() {
     // One change: one event, UPDATED.
     store.upsert("orders", 10, naive(t1 + Duration::seconds(30)), naive(base));
     let report = poll_instance(&s.poller, &instance, t1 + Duration::seconds(120)).await;
-    assert_eq!(report.notifications, 1, "{report:?}");
+    assert_eq!(report.notifications(), 1, "{report:?}");
     let (after, _) = notified(&s, &created["id"]).await;
     assert_eq!(after.len(), counts.len() + 1);
     assert!(exactly_once(&after));
@@ -377,7 +377,7 @@ async fn a_store_clock_behind_ours_is_covered_by_the_overlap() {
         naive(t1 - Duration::seconds(60)),
     );
     let report = poll_instance(&s.poller, &instance, t1 + Duration::seconds(30)).await;
-    assert_eq!(report.notifications, 1, "{report:?}");
+    assert_eq!(report.notifications(), 1, "{report:?}");
     assert!(exactly_once(&notified(&s, &created["id"]).await.0));
 }
 
@@ -585,7 +585,7 @@ async fn bigcommerce_polls_with_rfc_2822_dates_through_429_storms_and_204s() {
     let t0 = secs(Utc::now()) + Duration::seconds(5);
     let report = poll_instance(&s.poller, &instance, t0).await;
     assert_eq!(report.outcome, PollOutcome::Completed, "{report:?}");
-    assert_eq!(report.notifications, 0);
+    assert_eq!(report.notifications(), 0);
 
     let base = t0 + Duration::seconds(5);
     for id in 1..=600u64 {
@@ -608,7 +608,7 @@ async fn bigcommerce_polls_with_rfc_2822_dates_through_429_storms_and_204s() {
     let report = poll_instance(&s.poller, &instance, base + Duration::seconds(120)).await;
     assert_eq!(report.outcome, PollOutcome::Completed, "{report:?}");
     assert!(
-        store.throttled_calls() + report.throttled > 0,
+        store.throttled_calls() + report.throttled() > 0,
         "the quota was hit"
     );
     let (counts, types) = notified(&s, &created["id"]).await;

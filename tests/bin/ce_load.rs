@@ -336,7 +336,7 @@ async fn poll(changed: usize) {
     let woo_min = changed.div_ceil(100) + 1;
     println!(
         "poll woocommerce: {changed} changed orders: {} store calls (minimum ⌈{changed}/100⌉+1 = {woo_min}), {} changes, {} notifications, {:?}, {woo_secs:.2} s, peak memory growth during the poll {woo_mem} KiB (store simulator included)",
-        report.calls, report.changes, report.notifications, report.outcome
+        report.calls(), report.changes(), report.notifications(), report.outcome
     );
 
     let big = bigcommerce::start_store("u", "t").await;
@@ -380,7 +380,7 @@ async fn poll(changed: usize) {
     let big_min = changed.div_ceil(250) + 1;
     println!(
         "poll bigcommerce: {changed} changed orders: {} store calls (minimum ⌈{changed}/250⌉+1 = {big_min}), {} changes, {} notifications, {:?}, {big_secs:.2} s, peak memory growth during the poll {big_mem} KiB (store simulator included)",
-        report.calls, report.changes, report.notifications, report.outcome
+        report.calls(), report.changes(), report.notifications(), report.outcome
     );
 }
 

@@ -118,11 +118,7 @@ impl App {
 pub struct PollReport {
     pub instance_id: u64,
     pub outcome: PollOutcome,
-    pub calls: usize,
-    pub changes: usize,
-    pub notifications: usize,
-    pub already_notified: usize,
-    pub throttled: usize,
+    /// One per resource polled; the instance's totals are their sums.
     pub resources: Vec<ResourceReport>,
 }
 
@@ -142,15 +138,40 @@ pub enum PollOutcome {
 }
 
 impl PollReport {
+    fn total(&self, count: impl Fn(&ResourceReport) -> usize) -> usize {
+        self.resources.iter().map(count).sum()
+    }
+
+    /// Store API calls, throttled ones included.
+    pub fn calls(&self) -> usize {
+        self.total(|r| r.calls)
+    }
+
+    pub fn changes(&self) -> usize {
+        self.total(|r| r.changes)
+    }
+
+    pub fn notifications(&self) -> usize {
+        self.total(|r| r.notifications)
+    }
+
+    pub fn already_notified(&self) -> usize {
+        self.total(|r| r.already_notified)
+    }
+
+    pub fn throttled(&self) -> usize {
+        self.total(|r| r.throttled)
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "instanceId": self.instance_id,
             "outcome": format!("{:?}", self.outcome),
-            "storeCalls": self.calls,
-            "changes": self.changes,
-            "notifications": self.notifications,
-            "alreadyNotified": self.already_notified,
-            "throttled": self.throttled,
+            "storeCalls": self.calls(),
+            "changes": self.changes(),
+            "notifications": self.notifications(),
+            "alreadyNotified": self.already_notified(),
+            "throttled": self.throttled(),
             "resources": self.resources.iter().map(ResourceReport::to_json).collect::<Vec<_>>(),
         })
     }
@@ -195,11 +216,6 @@ async fn poll_instance_in_span(app: &App, instance: &Instance, now: DateTime<Utc
     };
     for poll in &instance.events.poll_resources {
         let r = resource::poll_resource(app, instance, poll, now, &owner).await;
-        report.calls += r.calls;
-        report.changes += r.changes;
-        report.notifications += r.notifications;
-        report.already_notified += r.already_notified;
-        report.throttled += r.throttled;
         let stop = match &r.outcome {
             PollOutcome::Invalid(reason) => {
                 if let Err(e) = app
@@ -233,12 +249,12 @@ async fn poll_instance_in_span(app: &App, instance: &Instance, now: DateTime<Utc
             ),
             (
                 "StoreApiCalls",
-                report.calls as f64,
+                report.calls() as f64,
                 shared::metrics::Unit::Count,
             ),
             (
                 "StoreThrottled",
-                report.throttled as f64,
+                report.throttled() as f64,
                 shared::metrics::Unit::Count,
             ),
         ],
@@ -246,7 +262,7 @@ async fn poll_instance_in_span(app: &App, instance: &Instance, now: DateTime<Utc
     if let Err(e) = app.store.release_poll_lease(instance.id, &owner).await {
         tracing::warn!(error = %e, "poll lease not released; it expires");
     }
-    tracing::info!(outcome = ?report.outcome, calls = report.calls,
-        changes = report.changes, notifications = report.notifications, "instance polled");
+    tracing::info!(outcome = ?report.outcome, calls = report.calls(),
+        changes = report.changes(), notifications = report.notifications(), "instance polled");
     report
 }
