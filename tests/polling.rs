@@ -99,6 +99,18 @@ fn naive(t: DateTime<Utc>) -> NaiveDateTime {
     t.naive_utc()
 }
 
+/// Orders 1..=count, created at `base`, order `id` modified `id` seconds later.
+fn seed_orders_a_second_apart(store: &woocommerce::WooStore, count: u64, base: DateTime<Utc>) {
+    for id in 1..=count {
+        store.upsert(
+            "orders",
+            id,
+            naive(base + Duration::seconds(id as i64)),
+            naive(base),
+        );
+    }
+}
+
 #[tokio::test]
 async fn one_rule_per_interval_is_kept_in_eventbridge() {
     let s = served_stack().await;
@@ -313,14 +325,7 @@ async fn objects_modified_during_the_scan_are_neither_lost_nor_doubled() {
     let store = woocommerce::start_store("ck_poll", "cs_poll").await;
     let (created, instance) = orders_instance(&s, &store).await;
     let base = secs(Utc::now()) + Duration::seconds(5);
-    for id in 1..=250u64 {
-        store.upsert(
-            "orders",
-            id,
-            naive(base + Duration::seconds(id as i64)),
-            naive(base),
-        );
-    }
+    seed_orders_a_second_apart(&store, 250, base);
     let poll_at = base + Duration::seconds(400);
     // After the first page is answered: one order not yet read, and one
     // already read, change (after this poll began).
@@ -387,14 +392,7 @@ async fn a_store_going_down_mid_poll_leaves_the_cursor_and_the_retry_completes_e
     let store = woocommerce::start_store("ck_poll", "cs_poll").await;
     let (created, instance) = orders_instance(&s, &store).await;
     let base = secs(Utc::now()) + Duration::seconds(5);
-    for id in 1..=250u64 {
-        store.upsert(
-            "orders",
-            id,
-            naive(base + Duration::seconds(id as i64)),
-            naive(base),
-        );
-    }
+    seed_orders_a_second_apart(&store, 250, base);
     let poll_at = base + Duration::seconds(400);
     store.set_delay(StdDuration::from_millis(150));
     let poller = s.poller.clone();
@@ -437,14 +435,7 @@ async fn two_pollers_at_once_poll_an_instance_once() {
     let store = woocommerce::start_store("ck_poll", "cs_poll").await;
     let (created, instance) = orders_instance(&s, &store).await;
     let base = secs(Utc::now()) + Duration::seconds(5);
-    for id in 1..=120u64 {
-        store.upsert(
-            "orders",
-            id,
-            naive(base + Duration::seconds(id as i64)),
-            naive(base),
-        );
-    }
+    seed_orders_a_second_apart(&store, 120, base);
     store.set_delay(StdDuration::from_millis(100));
     let at = base + Duration::seconds(300);
     let (a, b) = tokio::join!(
@@ -465,14 +456,7 @@ async fn a_poller_killed_mid_poll_is_taken_over_after_its_lease() {
     let store = woocommerce::start_store("ck_poll", "cs_poll").await;
     let (created, instance) = orders_instance(&s, &store).await;
     let base = secs(Utc::now()) + Duration::seconds(5);
-    for id in 1..=250u64 {
-        store.upsert(
-            "orders",
-            id,
-            naive(base + Duration::seconds(id as i64)),
-            naive(base),
-        );
-    }
+    seed_orders_a_second_apart(&store, 250, base);
     store.set_delay(StdDuration::from_millis(150));
     let at = base + Duration::seconds(400);
     let poller = s.poller.clone();
