@@ -853,3 +853,38 @@ async fn an_interval_change_moves_the_membership_and_the_rule() {
     assert!(s.app.store.interval_in_use(11).await.unwrap());
     assert!(!s.app.store.interval_in_use(5).await.unwrap());
 }
+
+#[tokio::test]
+async fn a_failed_update_takes_back_only_the_membership_it_wrote() {
+    let s = served_stack().await;
+    let id = 5_151_515_151;
+    let mine = s
+        .app
+        .store
+        .add_interval_member(13, id, Utc::now())
+        .await
+        .unwrap();
+    // A concurrent update of the same instance to the same interval, which
+    // succeeded, wrote the membership again.
+    let theirs = s
+        .app
+        .store
+        .add_interval_member(13, id, Utc::now())
+        .await
+        .unwrap();
+    s.app
+        .store
+        .undo_interval_member(13, id, &mine)
+        .await
+        .unwrap();
+    assert!(
+        s.app.store.interval_in_use(13).await.unwrap(),
+        "the other writer's membership stays"
+    );
+    s.app
+        .store
+        .undo_interval_member(13, id, &theirs)
+        .await
+        .unwrap();
+    assert!(!s.app.store.interval_in_use(13).await.unwrap());
+}

@@ -62,13 +62,16 @@ pub async fn create(
             .await?;
     }
     // The schedule first: an instance is never stored without its rule.
-    let interval = polling_interval(&instance);
-    if let Some(minutes) = interval {
-        if let Err(e) = join_schedule(app, minutes, instance.id).await {
-            unregister(app, &instance).await;
-            return Err(e);
-        }
-    }
+    let joined = match polling_interval(&instance) {
+        Some(minutes) => match join_schedule(app, minutes, instance.id).await {
+            Ok(joined) => joined,
+            Err(e) => {
+                unregister(app, &instance).await;
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     match app
         .store
         .create_instance(&instance.seal(&app.settings.secrets))
@@ -86,8 +89,8 @@ pub async fn create(
             // Nothing half-written: what was registered at the store goes too.
             // (A 53-bit random id collision lands here as well, as a 409.)
             unregister(app, &instance).await;
-            if let Some(minutes) = interval {
-                leave_schedule(app, minutes, instance.id).await;
+            if let Some(joined) = joined {
+                undo_join(app, joined, instance.id).await;
             }
             Err(e.into())
         }
@@ -125,39 +128,61 @@ async fn ensure_schedule(app: &App, minutes: u32) -> Result<(), ApiError> {
     }
 }
 
+/// A membership this request wrote, to take back if its write fails.
+struct Joined {
+    minutes: u32,
+    writer: String,
+}
+
 /// Makes the instance a member of its polling interval, then ensures the
 /// interval's rule: in this order, a concurrent removal of the rule either
 /// sees the membership or is undone by the ensure (`shared::store::intervals`).
-async fn join_schedule(app: &App, minutes: u32, instance_id: u64) -> Result<(), ApiError> {
+async fn join_schedule(
+    app: &App,
+    minutes: u32,
+    instance_id: u64,
+) -> Result<Option<Joined>, ApiError> {
     if app.schedules.is_none() {
-        return Ok(());
+        return Ok(None);
     }
-    app.store
+    let writer = app
+        .store
         .add_interval_member(minutes, instance_id, Utc::now())
         .await?;
+    let joined = Joined { minutes, writer };
     if let Err(e) = ensure_schedule(app, minutes).await {
-        forget_membership(app, minutes, instance_id).await;
+        undo_join(app, joined, instance_id).await;
         return Err(e);
     }
-    Ok(())
+    Ok(Some(joined))
 }
 
-/// The instance no longer polls every `minutes` (deleted, changed, or its
-/// write failed): its membership goes, then the rule if nothing else uses it.
+/// The write after `join_schedule` failed: the membership goes, unless a
+/// concurrent request wrote it since, then the rule if nothing uses it.
+/// What is left behind keeps an idle rule for a few minutes at most
+/// (`UNCONFIRMED_MEMBER_GRACE_MINUTES`), so failures are logged only.
+async fn undo_join(app: &App, joined: Joined, instance_id: u64) {
+    if let Err(e) = app
+        .store
+        .undo_interval_member(joined.minutes, instance_id, &joined.writer)
+        .await
+    {
+        tracing::warn!(interval = joined.minutes, error = %e, "interval membership not taken back");
+    }
+    release_schedule(app, joined.minutes).await;
+}
+
+/// The instance no longer polls every `minutes` (deleted, or moved to
+/// another interval): its membership goes, then the rule if nothing else
+/// uses it.
 async fn leave_schedule(app: &App, minutes: u32, instance_id: u64) {
     if app.schedules.is_none() {
         return;
     }
-    forget_membership(app, minutes, instance_id).await;
-    release_schedule(app, minutes).await;
-}
-
-/// A membership left behind keeps an idle rule for a few minutes at most
-/// (`UNCONFIRMED_MEMBER_GRACE_MINUTES`), so a failure here is logged only.
-async fn forget_membership(app: &App, minutes: u32, instance_id: u64) {
     if let Err(e) = app.store.remove_interval_member(minutes, instance_id).await {
         tracing::warn!(interval = minutes, error = %e, "interval membership not removed");
     }
+    release_schedule(app, minutes).await;
 }
 
 /// Removes an interval's rule if no instance uses it; a failure leaves an
@@ -334,15 +359,19 @@ pub async fn patch(
     next.version = current.version + 1;
     next.updated_at = Utc::now();
     let was_polling = polling_interval(&current);
-    let joined = polling_interval(&next).filter(|m| Some(*m) != was_polling);
-    match (joined, polling_interval(&next)) {
-        (Some(minutes), _) => join_schedule(app, minutes, next.id).await?,
-        (None, Some(minutes)) => ensure_schedule(app, minutes).await?,
-        (None, None) => {}
-    }
+    let joined = match polling_interval(&next) {
+        Some(minutes) if Some(minutes) != was_polling => {
+            join_schedule(app, minutes, next.id).await?
+        }
+        Some(minutes) => {
+            ensure_schedule(app, minutes).await?;
+            None
+        }
+        None => None,
+    };
     let result = write_patch(app, req, &current, next).await;
     match (&result, joined) {
-        (Err(_), Some(minutes)) => leave_schedule(app, minutes, current.id).await,
+        (Err(_), Some(joined)) => undo_join(app, joined, current.id).await,
         (Ok(next), _) => {
             if let Some(old) = was_polling.filter(|m| Some(*m) != polling_interval(next)) {
                 leave_schedule(app, old, current.id).await;

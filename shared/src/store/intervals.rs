@@ -33,25 +33,28 @@ fn member_sk(instance_id: u64) -> String {
 
 impl Store {
     /// Records that `instance_id` polls (or is about to poll) every
-    /// `minutes`; idempotent.
+    /// `minutes`. Returns the writer's token, for [`Self::undo_interval_member`].
     pub async fn add_interval_member(
         &self,
         minutes: u32,
         instance_id: u64,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<String, StoreError> {
+        let writer = crate::ids::new_request_id();
         self.client
             .put_item()
             .table_name(&self.tables.poll_state)
             .item("pk", s(interval_pk(minutes)))
             .item("sk", s(member_sk(instance_id)))
             .item("since", n(now.timestamp_millis()))
+            .item("writer", s(&writer))
             .send()
             .await
             .map_err(classify)?;
-        Ok(())
+        Ok(writer)
     }
 
+    /// The instance left the interval (deleted, or moved to another).
     pub async fn remove_interval_member(
         &self,
         minutes: u32,
@@ -66,6 +69,30 @@ impl Store {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+
+    /// Takes back a membership whose write failed, unless another request
+    /// (a concurrent update that succeeded) has written it since.
+    pub async fn undo_interval_member(
+        &self,
+        minutes: u32,
+        instance_id: u64,
+        writer: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.poll_state)
+            .key("pk", s(interval_pk(minutes)))
+            .key("sk", s(member_sk(instance_id)))
+            .condition_expression("writer = :me")
+            .expression_attribute_values(":me", s(writer))
+            .send()
+            .await;
+        match result.map_err(classify) {
+            Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether any instance polls, or is being created or changed to poll,
