@@ -176,7 +176,9 @@ fn ingest(case: &Case) -> Vec<u8> {
     case.element
         .verify_webhook(&case.cfg, &req)
         .expect("verifies");
-    let WebhookContent::Events { dedupe_key, events } = case
+    let WebhookContent::Events {
+        dedupe_key, events, ..
+    } = case
         .element
         .parse_webhook(&req, Utc::now())
         .expect("parses")

@@ -77,6 +77,16 @@ impl Event {
     }
 }
 
+/// One version of one object: (hub resource, object id, modified). A poll
+/// and a webhook that saw the same version mark it alike, so whichever
+/// stores it second finds it already notified.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectVersion {
+    pub resource: String,
+    pub object_id: String,
+    pub modified_ms: i64,
+}
+
 /// Where a notification came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -27,6 +27,9 @@ pub struct Instance {
     pub events_paused: Option<String>,
     /// Why and since when the store refuses the credentials (polling stops).
     pub poll_invalid: Option<String>,
+    /// The last webhook health check (`elements::WebhookHealth`), written by
+    /// the poller's reconciliation.
+    pub webhook_health: Option<elements::WebhookHealth>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version; every write is conditional on it.
@@ -68,6 +71,8 @@ pub struct InstanceRecord {
     /// Set by the poller when the store refused the credentials; cleared by
     /// an instance update.
     pub poll_invalid: Option<String>,
+    /// The last webhook health check as JSON; written by the poller only.
+    pub webhook_health: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
@@ -89,7 +94,6 @@ impl Instance {
     pub fn seal(&self, secrets: &SecretBox) -> InstanceRecord {
         let element = self.element();
         let (public, secret) = config::split_secrets(element, &self.configuration);
-        let polling = self.events.enabled && self.events.mode == Some(elements::EventMode::Polling);
         InstanceRecord {
             id: self.id,
             org_id: self.org_id.clone(),
@@ -102,11 +106,7 @@ impl Instance {
                 &secrets_context(self.id),
             ),
             events: serde_json::to_string(&self.events).expect("event settings serialize"),
-            poll_interval: if polling {
-                self.events.poll_interval_minutes
-            } else {
-                None
-            },
+            poll_interval: self.events.poll_interval(),
             store_key: element
                 .store_identity(&self.configuration)
                 .map(|identity| format!("{}#{identity}", self.element_key)),
@@ -114,6 +114,10 @@ impl Instance {
             registered_webhooks: self.registered_webhooks.clone(),
             events_paused: self.events_paused.clone(),
             poll_invalid: self.poll_invalid.clone(),
+            webhook_health: self
+                .webhook_health
+                .as_ref()
+                .and_then(|h| serde_json::to_string(h).ok()),
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
@@ -161,6 +165,12 @@ impl Instance {
         if let Some(token) = token {
             body["token"] = Value::String(token.to_string());
         }
+        if self.receives_webhooks() {
+            body["eventReconciliationInterval"] = json!(self.events.poll_interval());
+            if let Some(health) = &self.webhook_health {
+                body["webhookHealth"] = json!(health);
+            }
+        }
         if let Some(url) = public_base_url.and_then(|base| self.webhook_url(base)) {
             body["webhookUrl"] = Value::String(url);
         }
@@ -196,6 +206,10 @@ impl InstanceRecord {
             registered_webhooks: self.registered_webhooks.clone(),
             events_paused: self.events_paused.clone(),
             poll_invalid: self.poll_invalid.clone(),
+            webhook_health: self
+                .webhook_health
+                .as_deref()
+                .and_then(|h| serde_json::from_str(h).ok()),
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
@@ -236,6 +250,7 @@ mod tests {
             registered_webhooks: Vec::new(),
             events_paused: None,
             poll_invalid: None,
+            webhook_health: None,
             created_at: now,
             updated_at: now,
             version: 1,

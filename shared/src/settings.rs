@@ -6,11 +6,18 @@ use crate::netguard::NetGuard;
 /// Largest request body the API accepts (API Gateway itself allows 10 MB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// Largest webhook body ingestion accepts: what API Gateway accepts. A
+/// WooCommerce order with many line items or plugin meta passes 256 KiB, and
+/// WooCommerce never re-sends a refused delivery.
+pub const DEFAULT_MAX_WEBHOOK_BODY_BYTES: usize = 10 * 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub secrets: SecretBox,
     pub guard: NetGuard,
     pub max_body_bytes: usize,
+    /// The webhook ingestion route's body limit.
+    pub max_webhook_body_bytes: usize,
     /// The public base URL of this API (`https://…execute-api…`, or
     /// `http://127.0.0.1:3000` locally), for the webhook URLs we hand out.
     pub public_base_url: Option<String>,
@@ -92,6 +99,8 @@ impl Settings {
             secrets: SecretBox::from_base64_key(key_b64)?,
             guard: NetGuard::new(env_flag("ALLOW_PRIVATE_NETWORK")?),
             max_body_bytes: env_usize("MAX_BODY_BYTES")?.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            max_webhook_body_bytes: env_usize("MAX_WEBHOOK_BODY_BYTES")?
+                .unwrap_or(DEFAULT_MAX_WEBHOOK_BODY_BYTES),
             public_base_url: std::env::var("PUBLIC_BASE_URL")
                 .ok()
                 .map(|u| u.trim().trim_end_matches('/').to_string())

@@ -40,10 +40,14 @@ impl<'a> WebhookRequest<'a> {
 pub enum WebhookContent {
     /// A handshake or test delivery: answered 2xx, nothing stored.
     Ping,
-    /// Changes, with the key the vendor's retries share.
+    /// Changes, with the key that collapses true re-sends of the delivery.
     Events {
         dedupe_key: String,
         events: Vec<Event>,
+        /// The object versions the events report, where the payload dates
+        /// them; stored as markers with the notification so that a
+        /// reconciliation poll does not deliver them again.
+        versions: Vec<crate::events::ObjectVersion>,
     },
 }
 

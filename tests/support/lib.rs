@@ -9,7 +9,7 @@ use serde_json::Value;
 use shared::api::{ApiRequest, ApiResponse};
 use shared::crypto::SecretBox;
 use shared::netguard::NetGuard;
-use shared::settings::{Settings, DEFAULT_MAX_BODY_BYTES};
+use shared::settings::{Settings, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_WEBHOOK_BODY_BYTES};
 use shared::store::{NewAccount, Store};
 
 pub mod outage;
@@ -67,6 +67,7 @@ pub fn test_settings() -> Settings {
         // Production default: private addresses refused.
         guard: NetGuard::new(false),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        max_webhook_body_bytes: DEFAULT_MAX_WEBHOOK_BODY_BYTES,
         public_base_url: Some(PUBLIC_BASE_URL.into()),
     }
 }

@@ -45,6 +45,7 @@ pub async fn create(
         registered_webhooks: Vec::new(),
         events_paused: None,
         poll_invalid: None,
+        webhook_health: None,
         created_at: now,
         updated_at: now,
         version: 1,
@@ -111,14 +112,9 @@ fn public_base_url(app: &App, req: &ApiRequest) -> Option<String> {
     valid.then(|| format!("https://{host}"))
 }
 
-/// The refresh interval of an instance that polls with events on.
+/// The interval an instance is polled at (polling, or webhook reconciliation).
 fn polling_interval(instance: &Instance) -> Option<u32> {
-    if instance.events.enabled && instance.events.mode == Some(shared::elements::EventMode::Polling)
-    {
-        instance.events.poll_interval_minutes
-    } else {
-        None
-    }
+    instance.events.poll_interval()
 }
 
 async fn ensure_schedule(app: &App, minutes: u32) -> Result<(), ApiError> {
@@ -634,7 +630,7 @@ pub async fn poll_now(
     let instance = load_owned(app, account, id).await?;
     if polling_interval(&instance).is_none() {
         return Err(ApiError::Conflict(format!(
-            "instance {id} does not poll (events off or webhook mode)"
+            "instance {id} is not polled (events off, or webhook mode for an element without reconciliation)"
         )));
     }
     let report = poller::poll_instance(&app.poller, &instance, Utc::now()).await;

@@ -17,7 +17,9 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
+use shared::elements::{RegistrationContext, WebhookHealth};
 use shared::model::Instance;
+use shared::store::StoreError;
 use shared::settings::Settings;
 use shared::store::Store;
 use tracing::Instrument;
@@ -120,6 +122,8 @@ pub struct PollReport {
     pub outcome: PollOutcome,
     /// One per resource polled; the instance's totals are their sums.
     pub resources: Vec<ResourceReport>,
+    /// What the webhook health check found and repaired (webhook instances).
+    pub webhook_health: Option<WebhookHealth>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -173,6 +177,7 @@ impl PollReport {
             "alreadyNotified": self.already_notified(),
             "throttled": self.throttled(),
             "resources": self.resources.iter().map(ResourceReport::to_json).collect::<Vec<_>>(),
+            "webhookHealth": self.webhook_health,
         })
     }
 }
@@ -214,6 +219,9 @@ async fn poll_instance_in_span(app: &App, instance: &Instance, now: DateTime<Utc
             return report;
         }
     };
+    if instance.receives_webhooks() {
+        report.webhook_health = check_webhooks(app, instance).await;
+    }
     for poll in &instance.events.poll_resources {
         let r = resource::poll_resource(app, instance, poll, now, &owner).await;
         let stop = match &r.outcome {
@@ -265,4 +273,66 @@ async fn poll_instance_in_span(app: &App, instance: &Instance, now: DateTime<Utc
     tracing::info!(outcome = ?report.outcome, calls = report.calls(),
         changes = report.changes(), notifications = report.notifications(), "instance polled");
     report
+}
+
+/// Checks and repairs a webhook instance's hooks at the store, and records
+/// what it found on the instance. A failure is recorded and logged; the
+/// reconciliation poll goes on regardless.
+async fn check_webhooks(app: &App, instance: &Instance) -> Option<WebhookHealth> {
+    let element = instance.element();
+    let delivery_url = app
+        .settings
+        .public_base_url
+        .as_deref()
+        .and_then(|base| instance.webhook_url(base))
+        .unwrap_or_default();
+    let ctx = || RegistrationContext {
+        cfg: &instance.configuration,
+        delivery_url: &delivery_url,
+        guard: &app.settings.guard,
+    };
+    let health = match element
+        .check_webhooks(ctx(), &instance.registered_webhooks)
+        .await
+    {
+        Ok(Some(h)) => h,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(error = %e, "webhook health check failed");
+            WebhookHealth {
+                checked_at: shared::model::format_date(Utc::now()),
+                error: Some(e.to_string()),
+                webhook_ids: instance.registered_webhooks.clone(),
+                ..Default::default()
+            }
+        }
+    };
+    let json = serde_json::to_string(&health).unwrap_or_default();
+    let changed = health.webhook_ids != instance.registered_webhooks;
+    let ids = changed.then_some((health.webhook_ids.as_slice(), instance.version));
+    match app.store.record_webhook_health(instance.id, &json, ids).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) if changed => {
+            // A PATCH changed the instance meanwhile: its subscription wins,
+            // and the hooks this check created go again.
+            let created: Vec<String> = health
+                .webhook_ids
+                .iter()
+                .filter(|id| !instance.registered_webhooks.contains(id))
+                .cloned()
+                .collect();
+            if let Err(e) = element.unregister_webhooks(ctx(), &created).await {
+                tracing::warn!(error = %e, "re-created webhooks not removed after a concurrent change");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "webhook health not recorded"),
+    }
+    tracing::info!(
+        registered = health.registered,
+        active = health.active,
+        reactivated = health.reactivated,
+        recreated = health.recreated,
+        "webhook health checked"
+    );
+    Some(health)
 }

@@ -9,7 +9,10 @@ use shared::elements::{Element, HubResource};
 use shared::events::{Event, Notification, Source, MAX_EVENTS_PER_POLL_NOTIFICATION};
 use shared::model::Instance;
 use shared::polling::changes::{Change, ChangeReader};
-use shared::polling::{macros, where_clause, PagePosition, PollFailure, PollQuery, PollResponse};
+use shared::events::EventType;
+use shared::polling::{
+    macros, where_clause, PagePosition, PageSeen, PollFailure, PollQuery, PollResponse,
+};
 use shared::store::ObjectVersion;
 
 use crate::{App, PollOutcome};
@@ -23,6 +26,11 @@ pub struct ResourceReport {
     pub notifications: usize,
     pub already_notified: usize,
     pub throttled: usize,
+    /// Objects listed but outside the window: older than it (a full-scan
+    /// resource) or changed after this poll began (the next poll takes them).
+    pub outside_window: usize,
+    /// Objects that could not be read (no id, an unreadable date).
+    pub unreadable: usize,
     pub cursor: Option<DateTime<Utc>>,
 }
 
@@ -36,6 +44,8 @@ impl ResourceReport {
             "notifications": self.notifications,
             "alreadyNotified": self.already_notified,
             "throttled": self.throttled,
+            "outsideWindow": self.outside_window,
+            "unreadable": self.unreadable,
             "cursor": self.cursor.map(shared::model::format_date),
         })
     }
@@ -69,7 +79,12 @@ pub async fn poll_resource(
         incomplete(&mut report, format!("unknown resource {}", poll.resource));
         return report;
     };
-    let reader = match ChangeReader::new(poll, &element.default_dates(&hub)) {
+    // The dates as the vendor means them (WooCommerce: the `_gmt` twins).
+    let read_as = PollResource {
+        dates: element.dates_to_read(&poll.dates),
+        ..poll.clone()
+    };
+    let reader = match ChangeReader::new(&read_as, &element.default_dates(&hub)) {
         Ok(r) => r,
         Err(e) => {
             incomplete(&mut report, e);
@@ -94,8 +109,9 @@ pub async fn poll_resource(
         }
     };
 
-    let mut position = PagePosition::First;
     let mut throttle_waited = Duration::zero();
+    for pass in 0..element.poll_passes(&hub) {
+    let mut position = PagePosition::First;
     loop {
         let query = PollQuery {
             cfg: &instance.configuration,
@@ -104,6 +120,7 @@ pub async fn poll_resource(
             since,
             until,
             position: &position,
+            pass,
             extra_params: &extra,
         };
         let request = match element.poll_request(&query) {
@@ -126,7 +143,7 @@ pub async fn poll_resource(
                 tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
                 continue;
             }
-            Err(PollFailure::Unauthorized(why)) => {
+            Err(PollFailure::Unauthorized(why) | PollFailure::Unsupported(why)) => {
                 report.outcome = PollOutcome::Invalid(why);
                 return report;
             }
@@ -135,24 +152,41 @@ pub async fn poll_resource(
                 return report;
             }
         };
+        if let Err(PollFailure::Unsupported(why)) = element.check_page(&query, &page.items) {
+            report.outcome = PollOutcome::Invalid(why);
+            return report;
+        }
         let page_len = page.items.len();
+        let more = page.more;
         let mut last_modified: Option<DateTime<Utc>> = None;
         let mut changes: Vec<Change> = Vec::with_capacity(page_len);
+        let mut outside = 0;
         for item in page.items {
+            let deleted = element.is_deleted_in_listing(&item);
             match reader.read(item) {
-                Ok(change) => {
+                Ok(mut change) => {
                     last_modified =
                         Some(last_modified.map_or(change.modified, |m| m.max(change.modified)));
                     // Outside the window: older than it (a full-scan resource),
                     // or changed after this poll began (the next poll takes it).
                     if change.modified > since && change.modified <= until {
+                        if deleted {
+                            change.event_type = EventType::Deleted;
+                        }
                         changes.push(change);
+                    } else {
+                        outside += 1;
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(resource = %poll.name, error = %e, "object skipped")
+                    report.unreadable += 1;
+                    tracing::warn!(resource = %poll.name, error = %e, "object skipped: unreadable")
                 }
             }
+        }
+        if outside > 0 {
+            report.outside_window += outside;
+            tracing::debug!(resource = %poll.name, count = outside, "objects outside the window skipped");
         }
         if let Err(e) = store_changes(app, instance, poll, changes, &mut report).await {
             incomplete(&mut report, e);
@@ -170,10 +204,16 @@ pub async fn poll_resource(
             report.throttled += 1;
             tokio::time::sleep(pause.to_std().unwrap_or_default()).await;
         }
-        match element.next_position(&query, page_len, last_modified) {
+        let seen = PageSeen {
+            len: page_len,
+            more,
+            last_modified,
+        };
+        match element.next_position(&query, &seen) {
             Some(next) => position = next,
             None => break,
         }
+    }
     }
     // Everything up to `until` is stored: only now may the cursor move.
     match app
@@ -198,15 +238,7 @@ async fn fetch(
     app.settings.guard.check_url(&url).map_err(|e| {
         PollFailure::Transient(format!("store URL refused by the network guard: {e}"))
     })?;
-    let mut builder = app.http.get(url);
-    if let Some((user, pass)) = &request.basic_auth {
-        builder = builder.basic_auth(user, Some(pass));
-    }
-    for (k, v) in &request.headers {
-        builder = builder.header(k, v);
-    }
-    let resp = builder
-        .send()
+    let resp = shared::request_auth::send_get(&app.http, &url, &request.headers, &request.auth)
         .await
         .map_err(|e| PollFailure::Transient(format!("store unreachable: {e}")))?;
     let status = resp.status().as_u16();
@@ -267,7 +299,9 @@ async fn store_changes(
     let versions: Vec<ObjectVersion> = changes
         .iter()
         .map(|c| ObjectVersion {
-            resource: poll.name.clone(),
+            // The hub resource, not the client's name for it: a webhook of
+            // the same object marks the same version.
+            resource: poll.resource.clone(),
             object_id: c.object_id.clone(),
             modified_ms: c.modified.timestamp_millis(),
         })
@@ -323,7 +357,7 @@ async fn store_changes(
         .remove(0);
         match app
             .store
-            .put_poll_notification(&notification, &versions)
+            .put_notification_with_markers(&notification, &versions)
             .await
         {
             Ok(true) => report.notifications += 1,

@@ -3,8 +3,10 @@
 //!
 //! For each request: find the instance(s), verify the sender, normalize the
 //! payload into events, store pending notifications, and only then answer
-//! 2xx. A storage failure answers 503 so the vendor retries; a retry maps to
-//! the same notification ids and collapses.
+//! 2xx. A storage failure answers 503: vendors that retry (Ecwid, BigCommerce)
+//! send again and the retry maps to the same notification ids and collapses;
+//! WooCommerce never retries, so its reconciliation poll delivers what a 503
+//! lost.
 
 mod instance_id;
 
@@ -15,7 +17,9 @@ use serde_json::json;
 use shared::api::{ApiRequest, ApiResponse};
 use shared::elements::{self, Element};
 use shared::error::ApiError;
-use shared::events::{Notification, Source, MAX_EVENTS_PER_WEBHOOK_NOTIFICATION};
+use shared::events::{
+    Notification, ObjectVersion, Source, MAX_EVENTS_PER_WEBHOOK_NOTIFICATION,
+};
 use shared::model::Instance;
 use shared::settings::Settings;
 use shared::store::{Store, Stored};
@@ -72,9 +76,9 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
             "webhooks are delivered with POST".into(),
         ));
     }
-    if req.body.len() > app.settings.max_body_bytes {
+    if req.body.len() > app.settings.max_webhook_body_bytes {
         return Err(ApiError::PayloadTooLarge {
-            limit: app.settings.max_body_bytes,
+            limit: app.settings.max_webhook_body_bytes,
         });
     }
     let element = elements::find(&element_key)
@@ -116,14 +120,18 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     }
 
     let now = Utc::now();
-    let (dedupe_key, events) = match element.parse_webhook(&webhook, now)? {
+    let (dedupe_key, events, versions) = match element.parse_webhook(&webhook, now)? {
         WebhookContent::Ping => {
             return Ok(ApiResponse::json(
                 200,
                 &json!({ "accepted": 0, "handshake": true }),
             ));
         }
-        WebhookContent::Events { dedupe_key, events } => (dedupe_key, events),
+        WebhookContent::Events {
+            dedupe_key,
+            events,
+            versions,
+        } => (dedupe_key, events, versions),
     };
     let raw = String::from_utf8_lossy(&req.body).into_owned();
     if let (None, [only]) = (&instance_segment, verified.as_slice()) {
@@ -152,7 +160,7 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         );
         // A store shared by several organizations fans out: each store call
         // and line inside names the instance it is for.
-        let stored = store_batch(app, element, &batch, &dedupe_key)
+        let stored = store_batch(app, element, &batch, &versions, &dedupe_key)
             .instrument(shared::logging::instance_span(instance.id))
             .await?;
         match stored {
@@ -177,9 +185,25 @@ async fn store_batch(
     app: &App,
     element: &dyn Element,
     batch: &[Notification],
+    versions: &[ObjectVersion],
     webhook_id: &str,
 ) -> Result<Stored, ApiError> {
-    let stored = app.store.put_notifications(batch).await?;
+    let stored = match batch {
+        // With the markers of the versions it reports, in one transaction,
+        // so the reconciliation poll does not deliver them again (and a
+        // version the poll delivered first is not delivered by this one).
+        [single] if !versions.is_empty() => {
+            match app
+                .store
+                .put_notification_with_markers(single, versions)
+                .await?
+            {
+                true => Stored::New,
+                false => Stored::Duplicate,
+            }
+        }
+        _ => app.store.put_notifications(batch).await?,
+    };
     let events: usize = batch.iter().map(|n| n.events.len()).sum();
     let event_ids: Vec<&str> = batch.iter().map(|n| n.id.as_str()).collect();
     let event_ids = event_ids.join(",");

@@ -18,6 +18,13 @@ use values::{
 /// The polling interval when a polling instance names none, as Cloud Elements.
 pub const DEFAULT_POLL_INTERVAL_MINUTES: u32 = 15;
 
+/// How often a webhook instance of an element that reconciles is polled for
+/// what its webhooks missed, unless `event.reconciliation.interval` says.
+pub const DEFAULT_RECONCILIATION_INTERVAL_MINUTES: u32 = 60;
+
+/// The configuration key of the reconciliation interval, in minutes.
+pub const RECONCILIATION_INTERVAL_KEY: &str = "event.reconciliation.interval";
+
 /// `POST /instances` body: the fields we use; unknown top-level fields are
 /// ignored, as Cloud Elements did.
 #[derive(Debug, Clone)]
@@ -36,6 +43,18 @@ pub struct EventSettings {
     pub mode: Option<EventMode>,
     pub poll_interval_minutes: Option<u32>,
     pub poll_resources: Vec<PollResource>,
+}
+
+impl EventSettings {
+    /// The interval this instance is polled at: polling instances, and
+    /// webhook instances that are reconciled, with events on.
+    pub fn poll_interval(&self) -> Option<u32> {
+        if self.enabled && !self.poll_resources.is_empty() {
+            self.poll_interval_minutes
+        } else {
+            None
+        }
+    }
 }
 
 pub fn parse_instance_body(body: &Value) -> Result<InstanceBody, ApiError> {
@@ -224,7 +243,25 @@ pub fn validate_configuration(
             settings.poll_interval_minutes =
                 Some(interval.unwrap_or(DEFAULT_POLL_INTERVAL_MINUTES));
         }
-        Some(EventMode::Webhook) if enabled => element.validate_webhook_settings(cfg)?,
+        Some(EventMode::Webhook) if enabled => {
+            element.validate_webhook_settings(cfg)?;
+            if element.reconciles_webhooks() {
+                // Webhooks are hints: the same poller, cursors and markers
+                // deliver what they missed, on a slow schedule.
+                let poller_cfg = match cfg.get("event.poller.configuration").and_then(Value::as_object) {
+                    Some(map) => map.clone(),
+                    None => element
+                        .default_poller_configuration()
+                        .and_then(|v| v.as_object().cloned())
+                        .unwrap_or_default(),
+                };
+                settings.poll_resources = poller::parse(element, &poller_cfg)?;
+                settings.poll_interval_minutes = Some(
+                    optional_positive_int(cfg, RECONCILIATION_INTERVAL_KEY)?
+                        .unwrap_or(DEFAULT_RECONCILIATION_INTERVAL_MINUTES),
+                );
+            }
+        }
         _ => {}
     }
     Ok(settings)

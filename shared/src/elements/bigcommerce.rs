@@ -20,7 +20,10 @@ use crate::config::poller::DatesConfiguration;
 use crate::config::values::{field_path, optional_str, required_str, Configuration};
 use crate::error::ApiError;
 use crate::events::{Event, EventType};
-use crate::polling::{PagePosition, PollFailure, PollPage, PollQuery, PollRequest, PollResponse};
+use crate::polling::{
+    PagePosition, PageSeen, PollFailure, PollPage, PollQuery, PollRequest, PollResponse,
+};
+use crate::request_auth::RequestAuth;
 use crate::webhook::{
     epoch_seconds_at, plural_object_type, text_at, WebhookContent, WebhookRequest,
 };
@@ -141,13 +144,13 @@ impl Element for BigCommerce {
     /// v2 orders by id, so objects changed during the scan keep their page
     /// (they still match a lower bound) and new ones come last.
     fn poll_request(&self, q: &PollQuery) -> Result<PollRequest, ApiError> {
-        let (base, basic_auth, headers) = match optional_str(q.cfg, "store.url")? {
+        let (base, auth, headers) = match optional_str(q.cfg, "store.url")? {
             Some(url) => (
                 url.trim_end_matches('/').to_string(),
-                Some((
-                    required_str(q.cfg, "username")?,
-                    required_str(q.cfg, "password")?,
-                )),
+                RequestAuth::Basic {
+                    user: required_str(q.cfg, "username")?,
+                    password: required_str(q.cfg, "password")?,
+                },
                 Vec::new(),
             ),
             None => {
@@ -155,7 +158,7 @@ impl Element for BigCommerce {
                 let token = required_str(q.cfg, "oauth.access.token")?;
                 (
                     format!("https://api.bigcommerce.com/stores/{hash}/v2"),
-                    None,
+                    RequestAuth::None,
                     vec![
                         ("X-Auth-Token".to_string(), token),
                         (
@@ -184,7 +187,7 @@ impl Element for BigCommerce {
         }
         Ok(PollRequest {
             url: url.to_string(),
-            basic_auth,
+            auth,
             headers: {
                 let mut h = headers;
                 h.push(("Accept".into(), "application/json".into()));
@@ -204,13 +207,8 @@ impl Element for BigCommerce {
         Ok(page)
     }
 
-    fn next_position(
-        &self,
-        q: &PollQuery,
-        page_len: usize,
-        _last_modified: Option<DateTime<Utc>>,
-    ) -> Option<PagePosition> {
-        if page_len < POLL_PAGE_SIZE {
+    fn next_position(&self, q: &PollQuery, seen: &PageSeen) -> Option<PagePosition> {
+        if seen.len < POLL_PAGE_SIZE {
             return None;
         }
         Some(q.position.next_page())
@@ -283,6 +281,7 @@ impl Element for BigCommerce {
         Ok(WebhookContent::Events {
             dedupe_key,
             events: vec![event],
+            versions: Vec::new(),
         })
     }
 }

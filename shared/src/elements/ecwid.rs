@@ -116,6 +116,7 @@ impl Element for Ecwid {
         Ok(WebhookContent::Events {
             dedupe_key: format!("ecwid-event:{event_id}"),
             events: vec![event],
+            versions: Vec::new(),
         })
     }
 }

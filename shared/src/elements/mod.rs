@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use crate::config::values::Configuration;
 use crate::error::ApiError;
-use crate::polling::{PagePosition, PollFailure, PollPage, PollQuery, PollRequest, PollResponse};
+use crate::polling::{
+    PagePosition, PageSeen, PollFailure, PollPage, PollQuery, PollRequest, PollResponse,
+};
 use crate::webhook::{WebhookContent, WebhookRequest};
 
 pub mod bigcommerce;
@@ -173,14 +175,53 @@ pub trait Element: Send + Sync + 'static {
     }
 
     /// Where the next page starts, or `None` when the window is done.
-    /// `last_modified` is the newest modified time on this page.
-    fn next_position(
-        &self,
-        _q: &PollQuery,
-        _page_len: usize,
-        _last_modified: Option<DateTime<Utc>>,
-    ) -> Option<PagePosition> {
+    fn next_position(&self, _q: &PollQuery, _seen: &PageSeen) -> Option<PagePosition> {
         None
+    }
+
+    /// How many listings one poll of this resource reads, each through the
+    /// whole window ([`PollQuery::pass`]).
+    fn poll_passes(&self, _resource: &HubResource) -> usize {
+        1
+    }
+
+    /// Checks a page's raw objects against the query that fetched them: a
+    /// store that ignored the date filter is unsupported, not paged forever.
+    fn check_page(&self, _q: &PollQuery, _items: &[Value]) -> Result<(), PollFailure> {
+        Ok(())
+    }
+
+    /// The dates polling reads, from the resource's configuration: where the
+    /// vendor has an exact twin of a configured field (WooCommerce's `_gmt`
+    /// fields), the twin.
+    fn dates_to_read(
+        &self,
+        configured: &crate::config::poller::DatesConfiguration,
+    ) -> crate::config::poller::DatesConfiguration {
+        configured.clone()
+    }
+
+    /// Whether a listed object is really gone (WooCommerce lists trashed
+    /// orders and products with `status: trash`): reported as DELETED.
+    fn is_deleted_in_listing(&self, _object: &Value) -> bool {
+        false
+    }
+
+    /// Whether webhook instances are also polled, slowly, to deliver what the
+    /// webhooks missed (`event.reconciliation.interval`).
+    fn reconciles_webhooks(&self) -> bool {
+        false
+    }
+
+    /// Checks the webhooks registered at the store, re-activates disabled or
+    /// paused ones and re-creates missing ones. Elements without a webhooks
+    /// API report nothing.
+    fn check_webhooks<'a>(
+        &'a self,
+        _ctx: RegistrationContext<'a>,
+        _registered: &'a [String],
+    ) -> BoxFuture<'a, Result<Option<WebhookHealth>, ApiError>> {
+        Box::pin(async { Ok(None) })
     }
 
     /// Normalizes a verified webhook into events.
@@ -202,6 +243,31 @@ pub struct RegistrationContext<'a> {
     /// Where the store must deliver: this instance's ingestion URL.
     pub delivery_url: &'a str,
     pub guard: &'a crate::netguard::NetGuard,
+}
+
+/// What a webhook health check found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookHealth {
+    /// When the store was asked.
+    pub checked_at: String,
+    /// Our webhooks the store holds.
+    pub registered: usize,
+    /// Of those, active.
+    pub active: usize,
+    /// Found disabled or paused and set active again by this check.
+    pub reactivated: usize,
+    /// Found missing and created again by this check.
+    pub recreated: usize,
+    /// Hooks to our URL that no instance registered (left by an interrupted
+    /// registration), deleted by this check.
+    pub strays_removed: usize,
+    /// The vendor's ids of the instance's webhooks after the check.
+    #[serde(skip)]
+    pub webhook_ids: Vec<String>,
+    /// What went wrong, if the check could not finish.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
 }
 
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
@@ -237,13 +303,10 @@ pub(crate) fn read_json_array_page(
         }
     }
     if r.status == 204 || r.body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(PollPage {
-            items: Vec::new(),
-            pause: None,
-        });
+        return Ok(PollPage::of(Vec::new()));
     }
     match serde_json::from_slice::<Value>(r.body) {
-        Ok(Value::Array(items)) => Ok(PollPage { items, pause: None }),
+        Ok(Value::Array(items)) => Ok(PollPage::of(items)),
         Ok(_) => Err(PollFailure::Transient(format!(
             "{vendor} answered a page that is not a JSON array"
         ))),

@@ -138,6 +138,7 @@ impl Element for One {
         Ok(WebhookContent::Events {
             dedupe_key: format!("one-body:{}", body_digest(req.body)),
             events: vec![event],
+            versions: Vec::new(),
         })
     }
 }

@@ -52,6 +52,9 @@ pub struct PollQuery<'a> {
     /// Upper bound, frozen when the poll started.
     pub until: DateTime<Utc>,
     pub position: &'a PagePosition,
+    /// Which of the element's listings of this resource (0 for the main
+    /// one; WooCommerce lists trashed objects in a second one).
+    pub pass: usize,
     /// Query parameters from the client's `where` clause, macros expanded.
     pub extra_params: &'a [(String, String)],
 }
@@ -59,7 +62,7 @@ pub struct PollQuery<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PollRequest {
     pub url: String,
-    pub basic_auth: Option<(String, String)>,
+    pub auth: crate::request_auth::RequestAuth,
     pub headers: Vec<(String, String)>,
 }
 
@@ -75,6 +78,30 @@ pub struct PollPage {
     pub items: Vec<Value>,
     /// The store asks us to slow down before the next call.
     pub pause: Option<Duration>,
+    /// Whether the store says more pages follow (`Link: rel="next"`,
+    /// `X-WP-TotalPages`); `None` when it does not say.
+    pub more: Option<bool>,
+}
+
+impl PollPage {
+    pub fn of(items: Vec<Value>) -> Self {
+        Self {
+            items,
+            pause: None,
+            more: None,
+        }
+    }
+}
+
+/// What the poller saw on a page, for choosing the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageSeen {
+    /// Objects on the page, readable or not.
+    pub len: usize,
+    /// The store's own word on whether more pages follow.
+    pub more: Option<bool>,
+    /// The newest modified time on the page.
+    pub last_modified: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,6 +112,10 @@ pub enum PollFailure {
     /// The store refused the credentials: the instance is invalid until fixed.
     #[error("the store refused the credentials: {0}")]
     Unauthorized(String),
+    /// The store cannot be polled as configured (a version without the
+    /// filters polling needs): the instance is invalid until fixed.
+    #[error("{0}")]
+    Unsupported(String),
     /// 5xx, timeouts, unreadable pages: try again next cycle.
     #[error("{0}")]
     Transient(String),

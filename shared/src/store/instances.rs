@@ -126,6 +126,7 @@ fn from_item(item: &Item) -> Result<InstanceRecord, StoreError> {
         registered_webhooks: get_string_list(item, "registered_webhooks")?,
         events_paused: get_opt_s(item, "events_paused")?,
         poll_invalid: get_opt_s(item, "poll_invalid")?,
+        webhook_health: get_opt_s(item, "webhook_health")?,
         created_at: get_time(item, "created_at")?,
         updated_at: get_time(item, "updated_at")?,
         version: get_n(item, "version")?,
@@ -333,6 +334,36 @@ impl Store {
             .send()
             .await
             .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Records a webhook health check. When the check changed the hooks
+    /// (`webhook_ids`), the write is conditional on the instance still being
+    /// at the version the check read, so a concurrent PATCH's subscription
+    /// wins; `Err(ConditionFailed)` then tells the caller to undo its hooks.
+    pub async fn record_webhook_health(
+        &self,
+        id: u64,
+        health_json: &str,
+        webhook_ids: Option<(&[String], u64)>,
+    ) -> Result<(), StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.tables.instances)
+            .key("id", s(id.to_string()))
+            .expression_attribute_values(":h", s(health_json));
+        update = match webhook_ids {
+            Some((ids, version)) => update
+                .update_expression("SET webhook_health = :h, registered_webhooks = :w")
+                .condition_expression("version = :v")
+                .expression_attribute_values(":w", string_list(ids))
+                .expression_attribute_values(":v", n(version)),
+            None => update
+                .update_expression("SET webhook_health = :h")
+                .condition_expression("attribute_exists(id)"),
+        };
+        update.send().await.map_err(classify)?;
         Ok(())
     }
 

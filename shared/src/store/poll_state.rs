@@ -21,13 +21,7 @@ fn marker_sk(resource: &str, object_id: &str, modified_ms: i64) -> String {
     format!("seen#{resource}#{object_id}#{modified_ms}")
 }
 
-/// One object version a poll found: (resource, object id, modified).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ObjectVersion {
-    pub resource: String,
-    pub object_id: String,
-    pub modified_ms: i64,
-}
+pub use crate::events::ObjectVersion;
 
 impl Store {
     /// Takes the instance's poll lease until `now + duration`, if free or
@@ -206,9 +200,10 @@ impl Store {
         Ok(seen)
     }
 
-    /// Stores a poll notification and the markers of the versions it carries,
+    /// Stores a notification (from a poll or a webhook) and the markers of the
+    /// versions it carries,
     /// all or nothing. `Ok(false)` when any of them was stored before.
-    pub async fn put_poll_notification(
+    pub async fn put_notification_with_markers(
         &self,
         notification: &Notification,
         versions: &[ObjectVersion],

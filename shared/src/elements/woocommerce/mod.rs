@@ -3,25 +3,37 @@
 //! Webhooks (docs/vendors/webhooks.md §1): we register them at the store with
 //! a secret we generate (`woocommerce.webhook.secret`, sealed); each delivery
 //! is signed `X-WC-Webhook-Signature: base64(HMAC-SHA256(secret, body))`, names
-//! its topic in `X-WC-Webhook-Topic` and its store in `X-WC-Webhook-Source`,
-//! and carries `X-WC-Webhook-Delivery-ID`, which the vendor's retries share.
+//! its topic in `X-WC-Webhook-Topic` and its store in `X-WC-Webhook-Source`.
+//! Its `X-WC-Webhook-Delivery-ID` is `wp_hash(webhook id . unix second)`
+//! (`WC_Webhook::get_new_delivery_id`): every delivery of one hook within a
+//! second shares it, whatever object it is about, and WooCommerce never
+//! re-sends a delivery. So the dedupe key adds the topic and a digest of the
+//! body: different deliveries in one second stay apart, and only a true
+//! re-send of the same bytes collapses.
+//!
+//! WooCommerce does not retry and disables a hook after more than 5 failed
+//! deliveries, so webhook instances are also polled on a slow schedule
+//! (reconciliation, `event.reconciliation.interval`), and each of those
+//! polls checks and repairs the hooks ([`health`]).
+
+mod health;
+mod polling;
+mod store_api;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
 use super::{
     default_poller_for, require_all, webhook_denied, BoxFuture, Element, EventMode, HubResource,
-    RegistrationContext,
+    RegistrationContext, WebhookHealth,
 };
 use crate::config::poller::DatesConfiguration;
-use crate::config::values::{field_path, optional_str, required_str, Configuration};
+use crate::config::values::{optional_str, required_str, Configuration};
 use crate::error::ApiError;
-use crate::events::{body_digest, Event, EventType};
-use crate::polling::{PagePosition, PollFailure, PollPage, PollQuery, PollRequest, PollResponse};
+use crate::events::{body_digest, Event, EventType, ObjectVersion};
+use crate::polling::{PagePosition, PageSeen, PollFailure, PollPage, PollQuery, PollRequest, PollResponse};
 use crate::webhook::{plural_object_type, text_at, WebhookContent, WebhookRequest};
+use store_api::StoreApi;
 
 pub struct WooCommerce;
 
@@ -37,6 +49,7 @@ const RESERVED_PARAMS: &[&str] = &[
     "dates_are_gmt",
     "modified_after",
     "modified_before",
+    "status",
 ];
 
 /// The configuration key of the secret our registered webhooks are signed with.
@@ -173,94 +186,44 @@ impl Element for WooCommerce {
         }
     }
 
-    /// Orders, products and coupons: keyset pagination on the modified time
-    /// (`orderby=modified&order=asc`, `modified_after` exclusive, GMT), so an
-    /// object changed during the scan moves to the end instead of shifting a
-    /// page. Customers have no modified filter: a full scan by id, filtered
-    /// on `date_modified_gmt` here (docs/vendors/polling.md).
+    fn dates_to_read(&self, configured: &DatesConfiguration) -> DatesConfiguration {
+        polling::dates_to_read(configured)
+    }
+
+    fn poll_passes(&self, resource: &HubResource) -> usize {
+        polling::passes(resource)
+    }
+
     fn poll_request(&self, q: &PollQuery) -> Result<PollRequest, ApiError> {
-        let store_url = required_str(q.cfg, "store.url")?;
-        let mut url = url::Url::parse(&format!(
-            "{}{}",
-            store_url.trim_end_matches('/'),
-            q.resource.vendor_path
-        ))
-        .map_err(|e| ApiError::field(field_path("store.url"), format!("is not a URL: {e}")))?;
-        {
-            let mut params = url.query_pairs_mut();
-            params.append_pair("per_page", &POLL_PAGE_SIZE.to_string());
-            if q.resource.name == "customers" {
-                let page = q.position.page_number();
-                params
-                    .append_pair("orderby", "id")
-                    .append_pair("order", "asc")
-                    .append_pair("page", &page.to_string());
-            } else {
-                let (after, page) = match q.position {
-                    // One second back: `modified_after` is exclusive and the
-                    // dates have whole seconds, so siblings of the last object
-                    // seen come again (and are recognized as seen).
-                    PagePosition::After { modified, page } => {
-                        (*modified - chrono::Duration::seconds(1), *page)
-                    }
-                    _ => (q.since, 1),
-                };
-                params
-                    .append_pair("orderby", "modified")
-                    .append_pair("order", "asc")
-                    .append_pair("dates_are_gmt", "true")
-                    .append_pair(
-                        "modified_after",
-                        &after.format("%Y-%m-%dT%H:%M:%S").to_string(),
-                    )
-                    .append_pair("page", &page.to_string());
-            }
-            for (k, v) in super::passthrough(q.extra_params, RESERVED_PARAMS) {
-                params.append_pair(k, v);
-            }
-        }
-        Ok(PollRequest {
-            url: url.to_string(),
-            basic_auth: Some((
-                required_str(q.cfg, "oauth.api.key")?,
-                required_str(q.cfg, "oauth.api.secret")?,
-            )),
-            headers: Vec::new(),
-        })
+        polling::request(q)
     }
 
     fn read_poll_page(&self, r: &PollResponse) -> Result<PollPage, PollFailure> {
-        super::read_json_array_page(r, "WooCommerce")
+        polling::read_page(r)
     }
 
-    fn next_position(
-        &self,
-        q: &PollQuery,
-        page_len: usize,
-        last_modified: Option<DateTime<Utc>>,
-    ) -> Option<PagePosition> {
-        if page_len < POLL_PAGE_SIZE {
-            return None;
-        }
-        if q.resource.name == "customers" {
-            return Some(q.position.next_page());
-        }
-        let last = last_modified?;
-        if last > q.until {
-            // Ordered by modified: everything after is newer than this poll.
-            return None;
-        }
-        Some(match q.position {
-            // A whole page of one second: page on within that second.
-            PagePosition::After { modified, page } if *modified == last => PagePosition::After {
-                modified: last,
-                page: page + 1,
-            },
-            _ => PagePosition::After {
-                modified: last,
-                page: 1,
-            },
-        })
+    fn next_position(&self, q: &PollQuery, seen: &PageSeen) -> Option<PagePosition> {
+        polling::next_position(q, seen)
+    }
+
+    fn check_page(&self, q: &PollQuery, items: &[Value]) -> Result<(), PollFailure> {
+        polling::check_page(q, items)
+    }
+
+    fn is_deleted_in_listing(&self, object: &Value) -> bool {
+        polling::is_trashed(object)
+    }
+
+    fn reconciles_webhooks(&self) -> bool {
+        true
+    }
+
+    fn check_webhooks<'a>(
+        &'a self,
+        ctx: RegistrationContext<'a>,
+        registered: &'a [String],
+    ) -> BoxFuture<'a, Result<Option<WebhookHealth>, ApiError>> {
+        Box::pin(async move { health::check(ctx, registered).await.map(Some) })
     }
 
     fn prepare_webhook_configuration(&self, cfg: &mut Configuration) {
@@ -283,25 +246,11 @@ impl Element for WooCommerce {
         Box::pin(async move {
             let api = StoreApi::connect(&ctx).await?;
             let secret = required_str(ctx.cfg, WEBHOOK_SECRET_KEY)?;
-            let mut created = Vec::new();
-            for topic in WEBHOOK_TOPICS {
-                let body = json!({
-                    "name": format!("connector-events {topic}"),
-                    "topic": topic,
-                    "delivery_url": ctx.delivery_url,
-                    "secret": secret,
-                    "status": "active",
-                });
-                match api.create_webhook(&body).await {
-                    Ok(id) => created.push(id),
-                    Err(err) => {
-                        // Nothing half-done: remove what this call created.
-                        api.delete_webhooks(&created).await;
-                        return Err(err);
-                    }
-                }
-            }
-            Ok(created)
+            let bodies = WEBHOOK_TOPICS
+                .iter()
+                .map(|topic| webhook_body(topic, ctx.delivery_url, &secret))
+                .collect();
+            api.create_webhooks(bodies).await
         })
     }
 
@@ -341,128 +290,48 @@ impl Element for WooCommerce {
         } else {
             (plural_object_type(resource), EventType::from_verb(verb))
         };
+        // The version a reconciliation poll would find, where the payload
+        // dates it (deletions carry only the id).
+        let versions = text_at(&body, "date_modified_gmt")
+            .and_then(|d| parse_wc_gmt(&d))
+            .filter(|_| resource != "action")
+            .map(|modified| ObjectVersion {
+                resource: object_type.clone(),
+                object_id: object_id.clone(),
+                modified_ms: modified.timestamp_millis(),
+            })
+            .into_iter()
+            .collect();
         let event = Event::new(self.key(), object_type, object_id, event_type, event_date)
             .with_vendor_event_type(topic);
-        let dedupe_key = match req.header("x-wc-webhook-delivery-id") {
-            Some(id) if !id.is_empty() => format!("wc-delivery:{id}"),
-            _ => format!("wc-body:{topic}:{}", body_digest(req.body)),
-        };
         Ok(WebhookContent::Events {
-            dedupe_key,
+            dedupe_key: dedupe_key(req, topic),
             events: vec![event],
+            versions,
         })
     }
 }
 
-/// The store's `/wp-json/wc/v3/webhooks` endpoint, authenticated with the
-/// consumer key and secret (HTTP Basic, as WooCommerce accepts over HTTPS).
-struct StoreApi {
-    client: reqwest::Client,
-    endpoint: String,
-    key: String,
-    secret: String,
+/// The key that collapses only a true re-send: the hook, its delivery id
+/// (which is per second, not per delivery), the topic and the body.
+fn dedupe_key(req: &WebhookRequest, topic: &str) -> String {
+    let hook = req.header("x-wc-webhook-id").unwrap_or_default();
+    let delivery = req.header("x-wc-webhook-delivery-id").unwrap_or_default();
+    format!(
+        "wc:{hook}:{delivery}:{topic}:{}",
+        body_digest(req.body)
+    )
 }
 
-const STORE_API_TIMEOUT: Duration = Duration::from_secs(15);
-
-impl StoreApi {
-    async fn connect(ctx: &RegistrationContext<'_>) -> Result<Self, ApiError> {
-        let store_url = required_str(ctx.cfg, "store.url")?;
-        let endpoint = format!("{}/wp-json/wc/v3/webhooks", store_url.trim_end_matches('/'));
-        let parsed = url::Url::parse(&endpoint)
-            .map_err(|e| ApiError::field(field_path("store.url"), format!("is not a URL: {e}")))?;
-        let client = crate::outbound::pinned_client(ctx.guard, &parsed, STORE_API_TIMEOUT)
-            .await
-            .map_err(|e| {
-                ApiError::field(field_path("store.url"), format!("cannot be reached: {e}"))
-            })?;
-        Ok(Self {
-            client,
-            endpoint,
-            key: required_str(ctx.cfg, "oauth.api.key")?,
-            secret: required_str(ctx.cfg, "oauth.api.secret")?,
-        })
-    }
-
-    async fn create_webhook(&self, body: &Value) -> Result<String, ApiError> {
-        let resp = self
-            .client
-            .post(&self.endpoint)
-            .basic_auth(&self.key, Some(&self.secret))
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| {
-                ApiError::BadGateway(format!(
-                    "WooCommerce store at {} did not answer: {e}",
-                    self.endpoint
-                ))
-            })?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        if !(200..300).contains(&status) {
-            return Err(store_refusal(&self.endpoint, status, &text));
-        }
-        let created: Value = serde_json::from_str(&text).map_err(|_| {
-            ApiError::BadGateway(format!(
-                "WooCommerce store at {} answered {status} without JSON",
-                self.endpoint
-            ))
-        })?;
-        crate::webhook::text_at(created.as_object().unwrap_or(&Default::default()), "id")
-            .ok_or_else(|| {
-                ApiError::BadGateway(format!(
-                    "WooCommerce store at {} created a webhook without an id",
-                    self.endpoint
-                ))
-            })
-    }
-
-    async fn delete_webhooks(&self, ids: &[String]) {
-        for id in ids {
-            let url = format!("{}/{id}?force=true", self.endpoint);
-            match self
-                .client
-                .delete(&url)
-                .basic_auth(&self.key, Some(&self.secret))
-                .send()
-                .await
-            {
-                Ok(resp) if resp.status().is_success() || resp.status().as_u16() == 404 => {}
-                Ok(resp) => {
-                    tracing::warn!(webhook_id = %id, status = resp.status().as_u16(), "WooCommerce webhook not deleted")
-                }
-                Err(e) => {
-                    tracing::warn!(webhook_id = %id, error = %e, "WooCommerce webhook not deleted")
-                }
-            }
-        }
-    }
-}
-
-/// A store's refusal as the client's error, naming the field to fix.
-fn store_refusal(endpoint: &str, status: u16, body: &str) -> ApiError {
-    let detail = serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|v| {
-            let code = v.get("code")?.as_str()?.to_string();
-            let message = v.get("message").and_then(Value::as_str).unwrap_or("");
-            Some(format!("{code}: {message}"))
-        })
-        .unwrap_or_else(|| body.chars().take(200).collect());
-    let what = format!("the WooCommerce store refused to create webhooks ({status} {detail})");
-    match status {
-        401 | 403 => ApiError::field(
-            field_path("oauth.api.key"),
-            format!("{what}; check the consumer key and secret and their read/write permission"),
-        ),
-        404 => ApiError::field(
-            field_path("store.url"),
-            format!("no WooCommerce REST API at {endpoint} ({status})"),
-        ),
-        400..=499 => ApiError::field(field_path("store.url"), what),
-        _ => ApiError::BadGateway(what),
-    }
+/// The create body of one of our webhooks.
+fn webhook_body(topic: &str, delivery_url: &str, secret: &str) -> Value {
+    json!({
+        "name": format!("connector-events {topic}"),
+        "topic": topic,
+        "delivery_url": delivery_url,
+        "secret": secret,
+        "status": "active",
+    })
 }
 
 fn is_ping_body(body: &[u8]) -> bool {
