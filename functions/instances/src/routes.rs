@@ -355,6 +355,12 @@ pub async fn patch(
     next.version = current.version + 1;
     next.updated_at = Utc::now();
     let was_polling = polling_interval(&current);
+    // Polling starts when it is turned on: no history before that.
+    next.events.poll_since = match (was_polling, polling_interval(&next)) {
+        (None, Some(_)) => Some(next.updated_at),
+        (Some(_), Some(_)) => current.events.poll_since,
+        _ => None,
+    };
     let joined = match polling_interval(&next) {
         Some(minutes) if Some(minutes) != was_polling => {
             join_schedule(app, minutes, next.id).await?

@@ -19,9 +19,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use shared::elements::{RegistrationContext, WebhookHealth};
 use shared::model::Instance;
-use shared::store::StoreError;
 use shared::settings::Settings;
 use shared::store::Store;
+use shared::store::StoreError;
 use tracing::Instrument;
 
 pub use interval::{handle_event, poll_interval, IntervalReport};
@@ -42,6 +42,10 @@ pub struct PollConfig {
     /// The longest a rate limit is waited out within one poll; longer, and
     /// the poll stops there (cursor unchanged) for the next cycle.
     pub max_throttle_wait: Duration,
+    /// One instance's share of an invocation: store calls, and time. A
+    /// window that needs more is checkpointed and resumed next cycle.
+    pub max_pages_per_poll: usize,
+    pub instance_budget: StdDuration,
 }
 
 impl Default for PollConfig {
@@ -52,6 +56,8 @@ impl Default for PollConfig {
             lease: Duration::minutes(5),
             request_timeout: StdDuration::from_secs(20),
             max_throttle_wait: Duration::seconds(30),
+            max_pages_per_poll: 100,
+            instance_budget: StdDuration::from_secs(120),
         }
     }
 }
@@ -137,6 +143,9 @@ pub enum PollOutcome {
     Skipped(String),
     /// Stopped with the cursor left where it was; the next cycle retries.
     Incomplete(String),
+    /// The budget ran out mid-window: what was read is stored, and the
+    /// next poll resumes at the checkpoint.
+    Checkpointed,
     /// The store refused the credentials; the instance is marked invalid.
     Invalid(String),
 }
@@ -204,9 +213,11 @@ async fn poll_instance_in_span(app: &App, instance: &Instance, now: DateTime<Utc
         report.outcome = PollOutcome::Skipped(format!("instance is invalid: {reason}"));
         return report;
     }
+    // The lease runs from when it is written, not from when the invocation
+    // began: a lease taken late in a busy invocation is not born expired.
     let owner = match app
         .store
-        .acquire_poll_lease(instance.id, now, app.config.lease)
+        .acquire_poll_lease(instance.id, Utc::now(), app.config.lease)
         .await
     {
         Ok(Some(owner)) => owner,
@@ -222,21 +233,29 @@ async fn poll_instance_in_span(app: &App, instance: &Instance, now: DateTime<Utc
     if instance.receives_webhooks() {
         report.webhook_health = check_webhooks(app, instance).await;
     }
+    let mut budget =
+        resource::PollBudget::new(app.config.instance_budget, app.config.max_pages_per_poll);
     for poll in &instance.events.poll_resources {
-        let r = resource::poll_resource(app, instance, poll, now, &owner).await;
+        let r = resource::poll_resource(app, instance, poll, now, &owner, &mut budget).await;
         let stop = match &r.outcome {
             PollOutcome::Invalid(reason) => {
-                if let Err(e) = app
+                match app
                     .store
-                    .mark_instance_poll_invalid(instance.id, reason)
+                    .mark_instance_poll_invalid(instance.id, reason, instance.version)
                     .await
                 {
-                    tracing::error!(error = %e, "could not mark the instance invalid");
+                    Ok(true) => {}
+                    Ok(false) => tracing::info!(
+                        "instance changed during the poll; not marked invalid (the next poll uses the new configuration)"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "could not mark the instance invalid"),
                 }
                 report.outcome = r.outcome.clone();
                 true
             }
-            PollOutcome::Incomplete(_) if report.outcome == PollOutcome::Completed => {
+            PollOutcome::Incomplete(_) | PollOutcome::Checkpointed
+                if report.outcome == PollOutcome::Completed =>
+            {
                 report.outcome = r.outcome.clone();
                 false
             }
@@ -310,7 +329,11 @@ async fn check_webhooks(app: &App, instance: &Instance) -> Option<WebhookHealth>
     let json = serde_json::to_string(&health).unwrap_or_default();
     let changed = health.webhook_ids != instance.registered_webhooks;
     let ids = changed.then_some((health.webhook_ids.as_slice(), instance.version));
-    match app.store.record_webhook_health(instance.id, &json, ids).await {
+    match app
+        .store
+        .record_webhook_health(instance.id, &json, ids)
+        .await
+    {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) if changed => {
             // A PATCH changed the instance meanwhile: its subscription wins,

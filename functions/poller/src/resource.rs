@@ -6,14 +6,14 @@ use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde_json::{json, Value};
 use shared::config::poller::PollResource;
 use shared::elements::{Element, HubResource};
+use shared::events::EventType;
 use shared::events::{Event, Notification, Source, MAX_EVENTS_PER_POLL_NOTIFICATION};
 use shared::model::Instance;
 use shared::polling::changes::{Change, ChangeReader};
-use shared::events::EventType;
 use shared::polling::{
     macros, where_clause, PagePosition, PageSeen, PollFailure, PollQuery, PollResponse,
 };
-use shared::store::ObjectVersion;
+use shared::store::{ObjectVersion, PollCheckpoint};
 
 use crate::{App, PollOutcome};
 
@@ -59,12 +59,79 @@ fn hub_resource(element: &dyn Element, poll: &PollResource) -> Option<HubResourc
         .copied()
 }
 
+/// What one instance's poll may still spend: a deadline and a page count,
+/// shared by its resources. A window that does not fit is checkpointed and
+/// resumed by the next poll, so every poll makes progress and none holds an
+/// invocation past its share.
+#[derive(Debug, Clone)]
+pub struct PollBudget {
+    pub deadline: tokio::time::Instant,
+    pub pages_left: usize,
+}
+
+impl PollBudget {
+    pub fn new(time: std::time::Duration, pages: usize) -> Self {
+        Self {
+            deadline: tokio::time::Instant::now() + time,
+            pages_left: pages,
+        }
+    }
+
+    fn spent(&self) -> bool {
+        self.pages_left == 0 || tokio::time::Instant::now() >= self.deadline
+    }
+}
+
+/// The window one poll of a resource reads, and where it starts reading.
+struct Window {
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    pass: usize,
+    position: PagePosition,
+}
+
+/// Where this poll's window is: a checkpointed one resumes; otherwise from
+/// the cursor (or from when polling began: creation, or the PATCH that
+/// turned polling on) less the overlap, up to now.
+async fn window(
+    app: &App,
+    instance: &Instance,
+    poll: &PollResource,
+    now: DateTime<Utc>,
+) -> Result<Window, String> {
+    let state = app
+        .store
+        .poll_cursor_state(instance.id, &poll.name)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(cp) = state.checkpoint {
+        return Ok(Window {
+            since: cp.since,
+            until: cp.until,
+            pass: cp.pass,
+            position: cp.position,
+        });
+    }
+    let start = instance
+        .events
+        .poll_since
+        .map_or(instance.created_at, |t| t.max(instance.created_at));
+    let cursor = state.cursor.map_or(start, |c| c.max(start));
+    Ok(Window {
+        since: cursor - app.config.overlap,
+        until: now,
+        pass: 0,
+        position: PagePosition::First,
+    })
+}
+
 pub async fn poll_resource(
     app: &App,
     instance: &Instance,
     poll: &PollResource,
     now: DateTime<Utc>,
     owner: &str,
+    budget: &mut PollBudget,
 ) -> ResourceReport {
     let mut report = ResourceReport {
         resource: poll.name.clone(),
@@ -91,16 +158,18 @@ pub async fn poll_resource(
             return report;
         }
     };
-    // The first poll starts where the instance was created: no history flood.
-    let cursor = match app.store.poll_cursor(instance.id, &poll.name).await {
-        Ok(c) => c.unwrap_or(instance.created_at),
+    let Window {
+        since,
+        until,
+        pass: first_pass,
+        position: first_position,
+    } = match window(app, instance, poll, now).await {
+        Ok(w) => w,
         Err(e) => {
-            incomplete(&mut report, e.to_string());
+            incomplete(&mut report, e);
             return report;
         }
     };
-    let since = cursor - app.config.overlap;
-    let until = now;
     let extra = match where_params(poll, since) {
         Ok(p) => p,
         Err(e) => {
@@ -110,110 +179,129 @@ pub async fn poll_resource(
     };
 
     let mut throttle_waited = Duration::zero();
-    for pass in 0..element.poll_passes(&hub) {
-    let mut position = PagePosition::First;
-    loop {
-        let query = PollQuery {
-            cfg: &instance.configuration,
-            resource: &hub,
-            poll,
-            since,
-            until,
-            position: &position,
-            pass,
-            extra_params: &extra,
-        };
-        let request = match element.poll_request(&query) {
-            Ok(r) => r,
-            Err(e) => {
-                incomplete(&mut report, e.to_string());
+    let passes = element.poll_passes(&hub);
+    let mut next_start = Some((first_pass, first_position));
+    while let Some((pass, mut position)) = next_start.take() {
+        if pass >= passes {
+            break;
+        }
+        loop {
+            // The lease is renewed with each page: a poll that outlives it
+            // stops, rather than writing beside the poller that took over.
+            if let Err(e) = app
+                .store
+                .renew_poll_lease(instance.id, owner, Utc::now() + app.config.lease)
+                .await
+            {
+                incomplete(&mut report, format!("lease not renewed: {e}"));
                 return report;
             }
-        };
-        report.calls += 1;
-        let page = match fetch(app, &request, element, &mut report).await {
-            Ok(page) => page,
-            Err(PollFailure::RateLimited(wait)) => {
-                report.throttled += 1;
-                throttle_waited += wait;
-                if throttle_waited > app.config.max_throttle_wait {
-                    incomplete(&mut report, "rate limited past this poll's patience".into());
+            let query = PollQuery {
+                cfg: &instance.configuration,
+                resource: &hub,
+                poll,
+                since,
+                until,
+                position: &position,
+                pass,
+                extra_params: &extra,
+            };
+            let request = match element.poll_request(&query) {
+                Ok(r) => r,
+                Err(e) => {
+                    incomplete(&mut report, e.to_string());
                     return report;
                 }
-                tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
-                continue;
-            }
-            Err(PollFailure::Unauthorized(why) | PollFailure::Unsupported(why)) => {
+            };
+            report.calls += 1;
+            budget.pages_left = budget.pages_left.saturating_sub(1);
+            let page = match fetch(app, &request, element).await {
+                Ok(page) => page,
+                Err(PollFailure::RateLimited(wait)) => {
+                    report.throttled += 1;
+                    let wait = clamp_wait(wait);
+                    throttle_waited += wait;
+                    if throttle_waited > app.config.max_throttle_wait {
+                        incomplete(&mut report, "rate limited past this poll's patience".into());
+                        return report;
+                    }
+                    tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
+                    continue;
+                }
+                Err(PollFailure::Unauthorized(why) | PollFailure::Unsupported(why)) => {
+                    report.outcome = PollOutcome::Invalid(why);
+                    return report;
+                }
+                Err(PollFailure::Transient(why)) => {
+                    incomplete(&mut report, why);
+                    return report;
+                }
+            };
+            if let Err(PollFailure::Unsupported(why)) = element.check_page(&query, &page.items) {
                 report.outcome = PollOutcome::Invalid(why);
                 return report;
             }
-            Err(PollFailure::Transient(why)) => {
-                incomplete(&mut report, why);
+            let (changes, seen) = read_page(
+                element,
+                &reader,
+                poll,
+                page.items,
+                page.more,
+                since,
+                until,
+                &mut report,
+            );
+            if let Err(e) = store_changes(app, instance, poll, changes, &mut report).await {
+                incomplete(&mut report, e);
                 return report;
             }
-        };
-        if let Err(PollFailure::Unsupported(why)) = element.check_page(&query, &page.items) {
-            report.outcome = PollOutcome::Invalid(why);
-            return report;
-        }
-        let page_len = page.items.len();
-        let more = page.more;
-        let mut last_modified: Option<DateTime<Utc>> = None;
-        let mut changes: Vec<Change> = Vec::with_capacity(page_len);
-        let mut outside = 0;
-        for item in page.items {
-            let deleted = element.is_deleted_in_listing(&item);
-            match reader.read(item) {
-                Ok(mut change) => {
-                    last_modified =
-                        Some(last_modified.map_or(change.modified, |m| m.max(change.modified)));
-                    // Outside the window: older than it (a full-scan resource),
-                    // or changed after this poll began (the next poll takes it).
-                    if change.modified > since && change.modified <= until {
-                        if deleted {
-                            change.event_type = EventType::Deleted;
-                        }
-                        changes.push(change);
-                    } else {
-                        outside += 1;
+            if let Some(pause) = page.pause {
+                let pause = clamp_wait(pause);
+                throttle_waited += pause;
+                if throttle_waited > app.config.max_throttle_wait {
+                    incomplete(
+                        &mut report,
+                        "rate limit window longer than this poll's patience".into(),
+                    );
+                    return report;
+                }
+                report.throttled += 1;
+                tokio::time::sleep(pause.to_std().unwrap_or_default()).await;
+            }
+            let next = match element.next_position(&query, &seen) {
+                Some(next) => Some((pass, next)),
+                None => (pass + 1 < passes).then_some((pass + 1, PagePosition::First)),
+            };
+            let Some((next_pass, next_position)) = next else {
+                break;
+            };
+            if budget.spent() {
+                // Every page before `next_position` is stored: resume there.
+                let checkpoint = PollCheckpoint {
+                    since,
+                    until,
+                    pass: next_pass,
+                    position: next_position,
+                };
+                match app
+                    .store
+                    .save_poll_checkpoint(instance.id, &poll.name, &checkpoint, owner)
+                    .await
+                {
+                    Ok(()) => {
+                        tracing::info!(resource = %poll.name, calls = report.calls, "poll budget spent; checkpointed");
+                        report.outcome = PollOutcome::Checkpointed;
                     }
+                    Err(e) => incomplete(&mut report, format!("checkpoint not saved: {e}")),
                 }
-                Err(e) => {
-                    report.unreadable += 1;
-                    tracing::warn!(resource = %poll.name, error = %e, "object skipped: unreadable")
-                }
-            }
-        }
-        if outside > 0 {
-            report.outside_window += outside;
-            tracing::debug!(resource = %poll.name, count = outside, "objects outside the window skipped");
-        }
-        if let Err(e) = store_changes(app, instance, poll, changes, &mut report).await {
-            incomplete(&mut report, e);
-            return report;
-        }
-        if let Some(pause) = page.pause {
-            throttle_waited += pause;
-            if throttle_waited > app.config.max_throttle_wait {
-                incomplete(
-                    &mut report,
-                    "rate limit window longer than this poll's patience".into(),
-                );
                 return report;
             }
-            report.throttled += 1;
-            tokio::time::sleep(pause.to_std().unwrap_or_default()).await;
+            if next_pass != pass {
+                next_start = Some((next_pass, next_position));
+                break;
+            }
+            position = next_position;
         }
-        let seen = PageSeen {
-            len: page_len,
-            more,
-            last_modified,
-        };
-        match element.next_position(&query, &seen) {
-            Some(next) => position = next,
-            None => break,
-        }
-    }
     }
     // Everything up to `until` is stored: only now may the cursor move.
     match app
@@ -227,27 +315,99 @@ pub async fn poll_resource(
     report
 }
 
+/// The longest single wait a store can ask for; and never a negative one.
+const MAX_WAIT_SECS: i64 = 60;
+
+fn clamp_wait(wait: Duration) -> Duration {
+    wait.clamp(Duration::zero(), Duration::seconds(MAX_WAIT_SECS))
+}
+
+/// A page's objects as changes inside the window, and what the page says
+/// about the next one. Objects outside the window are counted, not lost.
+#[allow(clippy::too_many_arguments)]
+fn read_page(
+    element: &dyn Element,
+    reader: &ChangeReader,
+    poll: &PollResource,
+    items: Vec<Value>,
+    more: Option<bool>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    report: &mut ResourceReport,
+) -> (Vec<Change>, PageSeen) {
+    let len = items.len();
+    let mut last_modified: Option<DateTime<Utc>> = None;
+    let mut changes: Vec<Change> = Vec::with_capacity(len);
+    let mut outside = 0;
+    for item in items {
+        let deleted = element.is_deleted_in_listing(&item);
+        match reader.read(item) {
+            Ok(mut change) => {
+                last_modified =
+                    Some(last_modified.map_or(change.modified, |m| m.max(change.modified)));
+                // Outside the window: older than it (a full-scan resource),
+                // or changed after this poll began (the next poll takes it).
+                if change.modified > since && change.modified <= until {
+                    if deleted {
+                        change.event_type = EventType::Deleted;
+                    }
+                    changes.push(change);
+                } else {
+                    outside += 1;
+                }
+            }
+            Err(e) => {
+                report.unreadable += 1;
+                tracing::warn!(resource = %poll.name, error = %e, "object skipped: unreadable")
+            }
+        }
+    }
+    if outside > 0 {
+        report.outside_window += outside;
+        tracing::debug!(resource = %poll.name, count = outside, "objects outside the window skipped");
+    }
+    (
+        changes,
+        PageSeen {
+            len,
+            more,
+            last_modified,
+        },
+    )
+}
+
+/// Largest page body read from a store; a bigger answer is cut off, not
+/// buffered whole.
+pub const MAX_PAGE_BYTES: usize = 32 * 1024 * 1024;
+
 async fn fetch(
     app: &App,
     request: &shared::polling::PollRequest,
     element: &dyn Element,
-    report: &mut ResourceReport,
 ) -> Result<shared::polling::PollPage, PollFailure> {
     let url = url::Url::parse(&request.url)
         .map_err(|e| PollFailure::Transient(format!("bad store URL: {e}")))?;
     app.settings.guard.check_url(&url).map_err(|e| {
         PollFailure::Transient(format!("store URL refused by the network guard: {e}"))
     })?;
-    let resp = shared::request_auth::send_get(&app.http, &url, &request.headers, &request.auth)
+    let mut resp = shared::request_auth::send_get(&app.http, &url, &request.headers, &request.auth)
         .await
         .map_err(|e| PollFailure::Transient(format!("store unreachable: {e}")))?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let body = resp
-        .bytes()
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
         .await
-        .map_err(|e| PollFailure::Transient(format!("store answer cut: {e}")))?;
-    let _ = report;
+        .map_err(|e| PollFailure::Transient(format!("store answer cut: {e}")))?
+    {
+        if body.len() + chunk.len() > MAX_PAGE_BYTES {
+            return Err(PollFailure::Transient(format!(
+                "store answered a page over {MAX_PAGE_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
     element.read_poll_page(&PollResponse {
         status,
         headers: &headers,
@@ -321,49 +481,79 @@ async fn store_changes(
         }
     }
     report.changes += fresh.len();
-    for chunk in fresh.chunks(MAX_EVENTS_PER_POLL_NOTIFICATION) {
+    let mut pending: Vec<Vec<(Change, ObjectVersion)>> = fresh
+        .chunks(MAX_EVENTS_PER_POLL_NOTIFICATION)
+        .map(<[_]>::to_vec)
+        .collect();
+    while let Some(chunk) = pending.pop() {
         let versions: Vec<ObjectVersion> = chunk.iter().map(|(_, v)| v.clone()).collect();
-        let events: Vec<Event> = chunk
-            .iter()
-            .map(|(c, _)| {
-                Event::new(
-                    instance.element().key(),
-                    poll.name.clone(),
-                    c.object_id.clone(),
-                    c.event_type,
-                    c.modified,
-                )
-            })
-            .collect();
-        let raw = Value::Array(chunk.iter().map(|(c, _)| c.object.clone()).collect()).to_string();
-        // The id follows from the versions, so a retry of this batch is the
-        // same notification.
-        let key = versions
-            .iter()
-            .map(|v| format!("{}:{}:{}", v.resource, v.object_id, v.modified_ms))
-            .collect::<Vec<_>>()
-            .join(",");
-        let notification = Notification::batch(
-            instance.id,
-            &instance.org_id,
-            instance.element().key(),
-            Source::Polling,
-            events,
-            &raw,
-            &format!("poll:{}", shared::events::body_digest(key.as_bytes())),
-            MAX_EVENTS_PER_POLL_NOTIFICATION,
-            Utc::now(),
-        )
-        .remove(0);
         match app
             .store
-            .put_notification_with_markers(&notification, &versions)
+            .put_notification_with_markers(&notification_of(instance, poll, &chunk), &versions)
             .await
         {
             Ok(true) => report.notifications += 1,
-            Ok(false) => report.already_notified += chunk.len(),
+            Ok(false) => {
+                // Some version of the chunk was stored meanwhile (another
+                // poller, or a webhook): store the rest, not nothing.
+                let seen = app
+                    .store
+                    .seen_versions(instance.id, &versions)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let (done, rest): (Vec<_>, Vec<_>) =
+                    chunk.into_iter().partition(|(_, v)| seen.contains(v));
+                report.already_notified += done.len();
+                report.changes -= done.len();
+                if done.is_empty() {
+                    // The notification itself exists (its markers expired).
+                    report.already_notified += rest.len();
+                    report.changes -= rest.len();
+                } else if !rest.is_empty() {
+                    pending.push(rest);
+                }
+            }
             Err(e) => return Err(format!("notifications not stored: {e}")),
         }
     }
     Ok(())
+}
+
+/// One notification of up to ten changes; its id follows from the
+/// versions, so storing the same batch again is the same notification.
+fn notification_of(
+    instance: &Instance,
+    poll: &PollResource,
+    chunk: &[(Change, ObjectVersion)],
+) -> Notification {
+    let events: Vec<Event> = chunk
+        .iter()
+        .map(|(c, _)| {
+            Event::new(
+                instance.element().key(),
+                poll.name.clone(),
+                c.object_id.clone(),
+                c.event_type,
+                c.modified,
+            )
+        })
+        .collect();
+    let raw = Value::Array(chunk.iter().map(|(c, _)| c.object.clone()).collect()).to_string();
+    let key = chunk
+        .iter()
+        .map(|(_, v)| format!("{}:{}:{}", v.resource, v.object_id, v.modified_ms))
+        .collect::<Vec<_>>()
+        .join(",");
+    Notification::batch(
+        instance.id,
+        &instance.org_id,
+        instance.element().key(),
+        Source::Polling,
+        events,
+        &raw,
+        &format!("poll:{}", shared::events::body_digest(key.as_bytes())),
+        MAX_EVENTS_PER_POLL_NOTIFICATION,
+        Utc::now(),
+    )
+    .remove(0)
 }

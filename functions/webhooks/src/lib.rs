@@ -17,9 +17,7 @@ use serde_json::json;
 use shared::api::{ApiRequest, ApiResponse};
 use shared::elements::{self, Element};
 use shared::error::ApiError;
-use shared::events::{
-    Notification, ObjectVersion, Source, MAX_EVENTS_PER_WEBHOOK_NOTIFICATION,
-};
+use shared::events::{Notification, ObjectVersion, Source, MAX_EVENTS_PER_WEBHOOK_NOTIFICATION};
 use shared::model::Instance;
 use shared::settings::Settings;
 use shared::store::{Store, Stored};

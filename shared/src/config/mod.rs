@@ -43,6 +43,11 @@ pub struct EventSettings {
     pub mode: Option<EventMode>,
     pub poll_interval_minutes: Option<u32>,
     pub poll_resources: Vec<PollResource>,
+    /// When polling (or reconciliation) was last turned on, if after the
+    /// instance's creation: the first window starts there, not at creation,
+    /// so turning polling on later floods no history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl EventSettings {
@@ -225,6 +230,7 @@ pub fn validate_configuration(
         mode,
         poll_interval_minutes: None,
         poll_resources: Vec::new(),
+        poll_since: None,
     };
     match mode {
         Some(EventMode::Polling) => {
@@ -248,7 +254,10 @@ pub fn validate_configuration(
             if element.reconciles_webhooks() {
                 // Webhooks are hints: the same poller, cursors and markers
                 // deliver what they missed, on a slow schedule.
-                let poller_cfg = match cfg.get("event.poller.configuration").and_then(Value::as_object) {
+                let poller_cfg = match cfg
+                    .get("event.poller.configuration")
+                    .and_then(Value::as_object)
+                {
                     Some(map) => map.clone(),
                     None => element
                         .default_poller_configuration()

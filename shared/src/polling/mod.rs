@@ -15,7 +15,7 @@ use crate::config::values::Configuration;
 use crate::elements::HubResource;
 
 /// Where the next page starts.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum PagePosition {
     #[default]
     First,

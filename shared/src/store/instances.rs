@@ -319,22 +319,32 @@ impl Store {
 
     /// Marks an instance invalid: the store refused its credentials. Polling
     /// skips it until an update (which clears the mark) fixes them.
+    /// Marks an instance invalid (the store refused its credentials), only
+    /// if it is still at the version the poll read: a PATCH that fixed the
+    /// credentials meanwhile is not undone. `Ok(false)` when it changed.
     pub async fn mark_instance_poll_invalid(
         &self,
         id: u64,
         reason: &str,
-    ) -> Result<(), StoreError> {
-        self.client
+        read_version: u64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
             .update_item()
             .table_name(&self.tables.instances)
             .key("id", s(id.to_string()))
             .update_expression("SET poll_invalid = :r")
-            .condition_expression("attribute_exists(id)")
+            .condition_expression("version = :v")
             .expression_attribute_values(":r", s(format!("{} {reason}", format_date(Utc::now()))))
+            .expression_attribute_values(":v", n(read_version))
             .send()
             .await
-            .map_err(classify)?;
-        Ok(())
+            .map_err(classify);
+        match result {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Records a webhook health check. When the check changed the hooks

@@ -50,7 +50,7 @@ pub use accounts::{Account, NewAccount};
 pub use instances::PageCursor;
 pub use intervals::UNCONFIRMED_MEMBER_GRACE_MINUTES;
 pub use notifications::{AttemptRecord, Claim, Completion, Stored, PENDING_SHARDS, RETENTION_DAYS};
-pub use poll_state::{ObjectVersion, MARKER_RETENTION_DAYS};
+pub use poll_state::{CursorState, ObjectVersion, PollCheckpoint, MARKER_RETENTION_DAYS};
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::Client;
@@ -190,6 +190,29 @@ where
         }
         _ => StoreError::Unavailable(DisplayErrorContext(&err).to_string()),
     }
+}
+
+/// A failed `TransactWriteItems`, read from its cancellation reasons (not
+/// its message text): `ConditionFailed` when any item's condition failed.
+pub(crate) fn classify_transaction(
+    err: SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> StoreError {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        err.as_service_error()
+    {
+        if cancelled
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("ConditionalCheckFailed"))
+        {
+            return StoreError::ConditionFailed;
+        }
+    }
+    classify(err)
 }
 
 impl Store {

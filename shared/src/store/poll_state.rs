@@ -2,10 +2,10 @@
 //! same instance, one cursor per resource, and a marker per object version
 //! already notified, so overlapping windows never notify a change twice.
 
-use aws_sdk_dynamodb::types::{ConditionCheck, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use super::attrs::{get_n, n, s, Item};
+use super::attrs::{get_opt_n, get_opt_s, n, s, Item};
 use super::{classify, Store, StoreError};
 use crate::events::Notification;
 
@@ -22,6 +22,25 @@ fn marker_sk(resource: &str, object_id: &str, modified_ms: i64) -> String {
 }
 
 pub use crate::events::ObjectVersion;
+
+/// A resource's polling position.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CursorState {
+    /// Everything changed before it (less the overlap) is notified.
+    pub cursor: Option<DateTime<Utc>>,
+    /// An unfinished window, to resume.
+    pub checkpoint: Option<PollCheckpoint>,
+}
+
+/// How far an unfinished window got: its frozen bounds, the listing (pass)
+/// and the page it stopped before. Every page before it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollCheckpoint {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub pass: usize,
+    pub position: crate::polling::PagePosition,
+}
 
 impl Store {
     /// Takes the instance's poll lease until `now + duration`, if free or
@@ -80,11 +99,22 @@ impl Store {
         }
     }
 
+    /// A resource's cursor: where the next window starts.
     pub async fn poll_cursor(
         &self,
         instance_id: u64,
         resource: &str,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self.poll_cursor_state(instance_id, resource).await?.cursor)
+    }
+
+    /// A resource's cursor and, if a window was left unfinished, the
+    /// checkpoint to resume it from.
+    pub async fn poll_cursor_state(
+        &self,
+        instance_id: u64,
+        resource: &str,
+    ) -> Result<CursorState, StoreError> {
         let out = self
             .client
             .get_item()
@@ -95,13 +125,103 @@ impl Store {
             .send()
             .await
             .map_err(classify)?;
-        match out.item {
-            None => Ok(None),
-            Some(item) => {
-                let ms: i64 = get_n(&item, "cursor_ms")?;
-                Ok(Utc.timestamp_millis_opt(ms).single())
-            }
-        }
+        let Some(item) = out.item else {
+            return Ok(CursorState::default());
+        };
+        let time = |name: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
+            Ok(get_opt_n::<i64>(&item, name)?.and_then(|ms| Utc.timestamp_millis_opt(ms).single()))
+        };
+        let checkpoint = match (
+            time("scan_since_ms")?,
+            time("scan_until_ms")?,
+            get_opt_s(&item, "scan_position")?,
+        ) {
+            (Some(since), Some(until), Some(position)) => Some(PollCheckpoint {
+                since,
+                until,
+                pass: get_opt_n(&item, "scan_pass")?.unwrap_or(0),
+                position: serde_json::from_str(&position)
+                    .map_err(|e| StoreError::Corrupt(format!("poll checkpoint: {e}")))?,
+            }),
+            _ => None,
+        };
+        Ok(CursorState {
+            cursor: time("cursor_ms")?,
+            checkpoint,
+        })
+    }
+
+    /// Records how far an unfinished window got (every page before
+    /// `position` is stored), while `owner` holds the lease. The cursor
+    /// stays; the next poll resumes the same window there.
+    pub async fn save_poll_checkpoint(
+        &self,
+        instance_id: u64,
+        resource: &str,
+        checkpoint: &PollCheckpoint,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let position = serde_json::to_string(&checkpoint.position)
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        let lease = self.lease_check(instance_id, owner)?;
+        let update = Update::builder()
+            .table_name(&self.tables.poll_state)
+            .key("pk", s(pk(instance_id)))
+            .key("sk", s(format!("cursor#{resource}")))
+            .update_expression(
+                "SET scan_since_ms = :s, scan_until_ms = :u, scan_pass = :p, scan_position = :pos, updated_at = :now",
+            )
+            .expression_attribute_values(":s", n(checkpoint.since.timestamp_millis()))
+            .expression_attribute_values(":u", n(checkpoint.until.timestamp_millis()))
+            .expression_attribute_values(":p", n(checkpoint.pass))
+            .expression_attribute_values(":pos", s(position))
+            .expression_attribute_values(":now", s(crate::model::format_date(Utc::now())))
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(lease).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Extends the lease `owner` holds to `until`; `ConditionFailed` when it
+    /// is no longer theirs (expired and taken by another poller).
+    pub async fn renew_poll_lease(
+        &self,
+        instance_id: u64,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.poll_state)
+            .key("pk", s(pk(instance_id)))
+            .key("sk", s("lease"))
+            .update_expression("SET lease_until = :until")
+            .condition_expression("#o = :me")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":until", n(until.timestamp_millis()))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    fn lease_check(&self, instance_id: u64, owner: &str) -> Result<ConditionCheck, StoreError> {
+        ConditionCheck::builder()
+            .table_name(&self.tables.poll_state)
+            .key("pk", s(pk(instance_id)))
+            .key("sk", s("lease"))
+            .condition_expression("#o = :me")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":me", s(owner))
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))
     }
 
     /// Moves a resource's cursor forward to `to`, only while `owner` still
@@ -114,15 +234,8 @@ impl Store {
         to: DateTime<Utc>,
         owner: &str,
     ) -> Result<(), StoreError> {
-        let lease = ConditionCheck::builder()
-            .table_name(&self.tables.poll_state)
-            .key("pk", s(pk(instance_id)))
-            .key("sk", s("lease"))
-            .condition_expression("#o = :me")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_values(":me", s(owner))
-            .build()
-            .map_err(|e| StoreError::Config(e.to_string()))?;
+        let lease = self.lease_check(instance_id, owner)?;
+        // A whole-item put: the window is done, so its checkpoint goes.
         let cursor = Put::builder()
             .table_name(&self.tables.poll_state)
             .item("pk", s(pk(instance_id)))
@@ -226,7 +339,7 @@ impl Store {
                 .map_err(|e| StoreError::Config(e.to_string()))?;
             tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
         }
-        match tx.send().await.map_err(classify) {
+        match tx.send().await.map_err(super::classify_transaction) {
             Ok(_) => Ok(true),
             Err(StoreError::ConditionFailed) => Ok(false),
             Err(e) => Err(e),
