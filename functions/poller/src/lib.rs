@@ -215,9 +215,10 @@ async fn poll_instance_in_span(app: &App, instance: &Instance, now: DateTime<Utc
     }
     // The lease runs from when it is written, not from when the invocation
     // began: a lease taken late in a busy invocation is not born expired.
+    // (`now` may also lie ahead: tests move time forward through it.)
     let owner = match app
         .store
-        .acquire_poll_lease(instance.id, Utc::now(), app.config.lease)
+        .acquire_poll_lease(instance.id, now.max(Utc::now()), app.config.lease)
         .await
     {
         Ok(Some(owner)) => owner,

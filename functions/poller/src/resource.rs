@@ -190,7 +190,7 @@ pub async fn poll_resource(
             // stops, rather than writing beside the poller that took over.
             if let Err(e) = app
                 .store
-                .renew_poll_lease(instance.id, owner, Utc::now() + app.config.lease)
+                .renew_poll_lease(instance.id, owner, now.max(Utc::now()) + app.config.lease)
                 .await
             {
                 incomplete(&mut report, format!("lease not renewed: {e}"));

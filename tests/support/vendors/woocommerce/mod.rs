@@ -47,6 +47,7 @@
 //! ping is unsigned and form-encoded; loopback delivery URLs are accepted
 //! (as a store with `http_request_host_is_external` set).
 
+mod admin;
 mod auth;
 mod catalog;
 mod deliveries;

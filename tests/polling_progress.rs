@@ -1,0 +1,195 @@
+//! Polling that never gets stuck: a poll's budget, checkpoints at stored
+//! page boundaries, polling turned on later, and an invalid mark that a
+//! concurrent fix is not undone by. Against the WooCommerce simulator and
+//! the local DynamoDB server.
+
+use std::collections::BTreeMap;
+use std::time::Duration as StdDuration;
+
+use ce_tests::vendors::woocommerce::{self, WooStore};
+use ce_tests::{call, served_stack, Stack};
+use chrono::{DateTime, Duration, NaiveDateTime, Timelike, Utc};
+use poller::{poll_instance, PollOutcome};
+use serde_json::{json, Value};
+use shared::model::Instance;
+
+const INSTANCES: &str = "/elements/api-v2/instances";
+
+fn naive(t: DateTime<Utc>) -> NaiveDateTime {
+    t.with_nanosecond(0).unwrap().naive_utc()
+}
+
+fn body(store: &WooStore, interval: &str, enabled: bool, mode: &str) -> Value {
+    json!({"element": {"key": "woocommercerest"}, "name": "progress", "configuration": {
+        "store.url": store.base_url, "oauth.api.key": "ck_p", "oauth.api.secret": "cs_p",
+        "event.notification.enabled": enabled, "event.vendor.type": mode,
+        "event.notification.callback.url": "https://mycoolapp.com/events",
+        "event.poller.refresh_interval": interval,
+        "event.poller.configuration": {"orders": {"url": "/hubs/ecommerce/orders", "idField": "id", "datesConfiguration": {}}}}})
+}
+
+async fn load(s: &Stack, id: &Value) -> Instance {
+    s.app
+        .store
+        .get_instance(id.as_u64().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .open(&s.app.settings.secrets)
+        .unwrap()
+}
+
+/// (objectId, eventDate) → how many times it was notified.
+async fn notified(s: &Stack, id: &Value) -> BTreeMap<(String, String), usize> {
+    let mut counts = BTreeMap::new();
+    let mut next: Option<String> = None;
+    loop {
+        let path = match &next {
+            Some(t) => format!("{INSTANCES}/{id}/events?pageSize=200&nextPage={t}"),
+            None => format!("{INSTANCES}/{id}/events?pageSize=200"),
+        };
+        let reply = call(&s.app, "GET", &path, Some(&s.auth), None).await;
+        assert_eq!(reply.status, 200);
+        for n in reply.body.as_array().unwrap() {
+            for e in n["events"].as_array().unwrap() {
+                let key = (
+                    e["objectId"].as_str().unwrap().to_string(),
+                    e["eventDate"].as_str().unwrap().to_string(),
+                );
+                *counts.entry(key).or_insert(0) += 1;
+            }
+        }
+        next = reply
+            .response
+            .header("elements-next-page-token")
+            .map(str::to_string);
+        if next.is_none() {
+            return counts;
+        }
+    }
+}
+
+fn with_budget(s: &Stack, pages: usize) -> poller::App {
+    let mut app = s.poller.clone();
+    app.config.max_pages_per_poll = pages;
+    app
+}
+
+#[tokio::test]
+async fn a_window_larger_than_the_budget_completes_over_several_cycles_each_change_once() {
+    let s = served_stack().await;
+    let store = woocommerce::start_store("ck_p", "cs_p").await;
+    let created = s.create(body(&store, "5", true, "polling")).await;
+    let instance = load(&s, &created["id"]).await;
+    let base = Utc::now().with_nanosecond(0).unwrap() + Duration::seconds(2);
+    for id in 1..=650u64 {
+        store.upsert("orders", id, naive(base + Duration::seconds(id as i64)), naive(base));
+    }
+    let poller = with_budget(&s, 2);
+    let mut at = base + Duration::seconds(700);
+    let mut cycles = 0;
+    loop {
+        cycles += 1;
+        assert!(cycles <= 10, "the window never completed");
+        let report = poll_instance(&poller, &instance, at).await;
+        assert!(report.calls() <= 2, "the budget holds: {report:?}");
+        match report.outcome {
+            PollOutcome::Completed => break,
+            PollOutcome::Checkpointed => {}
+            other => panic!("unexpected outcome {other:?}"),
+        }
+        at += Duration::seconds(1);
+    }
+    // 650 changes at 100 a page: 7 pages (the last one short), so 4 cycles.
+    assert!((4..=5).contains(&cycles), "cycles: {cycles}");
+    let counts = notified(&s, &created["id"]).await;
+    assert_eq!(counts.len(), 650);
+    assert!(counts.values().all(|&n| n == 1), "every change exactly once");
+    let cursor = s.app.store.poll_cursor(instance.id, "orders").await.unwrap();
+    assert!(cursor.is_some(), "the cursor reached the window's end");
+}
+
+#[tokio::test]
+async fn an_endless_store_does_not_keep_an_honest_one_from_being_polled() {
+    let s = served_stack().await;
+    let endless = woocommerce::start_store("ck_p", "cs_p").await;
+    let honest = woocommerce::start_store("ck_p", "cs_p").await;
+    let a = s.create(body(&endless, "7", true, "polling")).await;
+    let b = s.create(body(&honest, "7", true, "polling")).await;
+    // 2,000 changes inside the first window (the overlap reaches back
+    // 2 minutes): 20 pages, far more than one poll's budget of 3.
+    let created_at = load(&s, &a["id"]).await.created_at;
+    for id in 1..=2000u64 {
+        let t = created_at - Duration::seconds(100) + Duration::seconds((id % 100) as i64);
+        endless.upsert("orders", id, naive(t), naive(t));
+    }
+    // Every page of the endless store is slow as well.
+    endless.set_delay(StdDuration::from_millis(50));
+    let poller = with_budget(&s, 3);
+    for cycle in 0..3u64 {
+        let t = Utc::now();
+        honest.upsert("orders", 100 + cycle, naive(t), naive(t));
+        tokio::time::sleep(StdDuration::from_millis(1100)).await;
+        let report = poller::poll_interval(
+            &poller,
+            7,
+            None,
+            std::time::Instant::now() + StdDuration::from_secs(600),
+        )
+        .await;
+        assert_eq!(report.polled, 2, "both instances every cycle: {report:?}");
+    }
+    let honest_events = notified(&s, &b["id"]).await;
+    assert_eq!(honest_events.len(), 3, "{honest_events:?}");
+    let endless_events = notified(&s, &a["id"]).await;
+    assert!(endless_events.len() <= 900 && !endless_events.is_empty());
+}
+
+#[tokio::test]
+async fn polling_turned_on_later_starts_then_without_history() {
+    let s = served_stack().await;
+    let store = woocommerce::start_store("ck_p", "cs_p").await;
+    let created = s.create(body(&store, "5", false, "polling")).await;
+    let id = &created["id"];
+    // Changes while events were off: history, not to be delivered.
+    let before = Utc::now() + Duration::seconds(1);
+    for oid in 1..=5u64 {
+        store.upsert("orders", oid, naive(before), naive(before));
+    }
+    tokio::time::sleep(StdDuration::from_millis(2100)).await;
+    let reply = call(&s.app, "PATCH", &format!("{INSTANCES}/{id}"), Some(&s.auth),
+        Some(&json!({"configuration": {"event.notification.enabled": true}}).to_string())).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let after = Utc::now() + Duration::seconds(1);
+    store.upsert("orders", 6, naive(after), naive(after));
+    let instance = load(&s, id).await;
+    assert!(instance.events.poll_since.is_some());
+    // The overlap reaches 2 minutes back: the history must still not come.
+    let report = poll_instance(&s.poller, &instance, after + Duration::seconds(2)).await;
+    assert_eq!(report.outcome, PollOutcome::Completed, "{report:?}");
+    let counts = notified(&s, id).await;
+    let ids: Vec<&str> = counts.keys().map(|(o, _)| o.as_str()).collect();
+    assert_eq!(ids, ["6"], "only what changed after polling was turned on");
+}
+
+#[tokio::test]
+async fn a_credentials_fix_during_a_poll_is_not_undone_by_its_invalid_mark() {
+    let s = served_stack().await;
+    let store = woocommerce::start_store("ck_p", "cs_p").await;
+    let mut b = body(&store, "5", true, "polling");
+    b["configuration"]["oauth.api.secret"] = json!("cs_wrong");
+    let created = s.create(b).await;
+    let id = created["id"].clone();
+    let instance = load(&s, &id).await;
+    store.set_delay(StdDuration::from_millis(800));
+    let poller = s.poller.clone();
+    let task = tokio::spawn(async move { poll_instance(&poller, &instance, Utc::now()).await });
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    let reply = call(&s.app, "PATCH", &format!("{INSTANCES}/{id}"), Some(&s.auth),
+        Some(&json!({"configuration": {"oauth.api.secret": "cs_p"}}).to_string())).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let report = task.await.unwrap();
+    assert!(matches!(report.outcome, PollOutcome::Invalid(_)), "{report:?}");
+    let shown = call(&s.app, "GET", &format!("{INSTANCES}/{id}"), Some(&s.auth), None).await;
+    assert_eq!(shown.body["valid"], true, "the fix stands: {}", shown.body);
+}
