@@ -326,7 +326,7 @@ pub(super) fn wc_string_to_sign(method: &str, base_url: &str, params: &PhpArray)
     )
 }
 
-fn hmac_base64(algorithm: &str, key: &[u8], data: &[u8]) -> Option<String> {
+pub(super) fn hmac_base64(algorithm: &str, key: &[u8], data: &[u8]) -> Option<String> {
     let raw = match algorithm {
         "HMAC-SHA1" => {
             let mut mac = Hmac::<Sha1>::new_from_slice(key).expect("any key length");

@@ -280,7 +280,7 @@ fn catalog_json(base_url: &str, resource: &str, item: &CatalogItem, zone: &SiteZ
         ),
         _ => coupon_payload(item.id, &format!("coupon{}", item.id), &created, &modified),
     };
-    if resource == "products" {
+    if resource == "products" || resource == "coupons" {
         v["status"] = json!(item.status);
     }
     localize(&mut v, zone);

@@ -413,6 +413,7 @@ pub fn coupon_payload(
         "id": id,
         "code": code,
         "amount": "10.00",
+        "status": "publish",
         "date_created": site_local(date_created_gmt),
         "date_created_gmt": date_created_gmt,
         "date_modified": site_local(date_modified_gmt),

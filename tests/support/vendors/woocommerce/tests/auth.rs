@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::super::auth::wc_string_to_sign;
+use super::super::auth::{hmac_base64, wc_string_to_sign};
 use super::super::php::{PhpArray, PhpValue};
 use super::super::*;
 use super::{client, nonce, signed};
@@ -53,6 +53,16 @@ fn the_base_string_is_woocommerces() {
          oauth_signature_method%3DHMAC-SHA1%26oauth_timestamp%3D1700000000%26\
          per_page%3D10%26status%255B0%255D%3Dtrash%26status%255B1%255D%3Dcompleted"
     );
+    // Python: base64(hmac.new(b"cs_test&", sts, sha1 / sha256).digest())
+    assert_eq!(
+        hmac_base64("HMAC-SHA1", b"cs_test&", sts.as_bytes()).unwrap(),
+        "/1Iup8D4i9srP/FhWSmyDzudrFE="
+    );
+    assert_eq!(
+        hmac_base64("HMAC-SHA256", b"cs_test&", sts.as_bytes()).unwrap(),
+        "SzYC7v+Vc0wAVEgGES3qE8AWz+/hv6TrUZqb67aotiU="
+    );
+    assert_eq!(hmac_base64("RSA-SHA1", b"k", b"d"), None);
 }
 
 #[tokio::test]

@@ -453,3 +453,15 @@ async fn html_error_pages_instead_of_json() {
         "application/json; charset=UTF-8"
     );
 }
+
+#[tokio::test]
+async fn a_transport_error_is_a_failure_and_nothing_is_retried() {
+    let store = start_store("ck", "cs").await;
+    store.set_ping(false);
+    // Nothing listens on port 9.
+    let id = create_hook(&store, "coupon.updated", "http://127.0.0.1:9/hook").await;
+    let fired = store.fire("coupon.updated", &deleted_payload(5)).await;
+    assert_eq!(fired.len(), 1, "one attempt, no retry");
+    assert_eq!(fired[0].status, 0);
+    assert_eq!(store.hook(id).unwrap().failure_count, 1);
+}
