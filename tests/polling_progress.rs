@@ -83,7 +83,12 @@ async fn a_window_larger_than_the_budget_completes_over_several_cycles_each_chan
     let instance = load(&s, &created["id"]).await;
     let base = Utc::now().with_nanosecond(0).unwrap() + Duration::seconds(2);
     for id in 1..=650u64 {
-        store.upsert("orders", id, naive(base + Duration::seconds(id as i64)), naive(base));
+        store.upsert(
+            "orders",
+            id,
+            naive(base + Duration::seconds(id as i64)),
+            naive(base),
+        );
     }
     let poller = with_budget(&s, 2);
     let mut at = base + Duration::seconds(700);
@@ -104,8 +109,16 @@ async fn a_window_larger_than_the_budget_completes_over_several_cycles_each_chan
     assert!((4..=5).contains(&cycles), "cycles: {cycles}");
     let counts = notified(&s, &created["id"]).await;
     assert_eq!(counts.len(), 650);
-    assert!(counts.values().all(|&n| n == 1), "every change exactly once");
-    let cursor = s.app.store.poll_cursor(instance.id, "orders").await.unwrap();
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "every change exactly once"
+    );
+    let cursor = s
+        .app
+        .store
+        .poll_cursor(instance.id, "orders")
+        .await
+        .unwrap();
     assert!(cursor.is_some(), "the cursor reached the window's end");
 }
 
@@ -157,8 +170,14 @@ async fn polling_turned_on_later_starts_then_without_history() {
         store.upsert("orders", oid, naive(before), naive(before));
     }
     tokio::time::sleep(StdDuration::from_millis(2100)).await;
-    let reply = call(&s.app, "PATCH", &format!("{INSTANCES}/{id}"), Some(&s.auth),
-        Some(&json!({"configuration": {"event.notification.enabled": true}}).to_string())).await;
+    let reply = call(
+        &s.app,
+        "PATCH",
+        &format!("{INSTANCES}/{id}"),
+        Some(&s.auth),
+        Some(&json!({"configuration": {"event.notification.enabled": true}}).to_string()),
+    )
+    .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let after = Utc::now() + Duration::seconds(1);
     store.upsert("orders", 6, naive(after), naive(after));
@@ -185,11 +204,27 @@ async fn a_credentials_fix_during_a_poll_is_not_undone_by_its_invalid_mark() {
     let poller = s.poller.clone();
     let task = tokio::spawn(async move { poll_instance(&poller, &instance, Utc::now()).await });
     tokio::time::sleep(StdDuration::from_millis(200)).await;
-    let reply = call(&s.app, "PATCH", &format!("{INSTANCES}/{id}"), Some(&s.auth),
-        Some(&json!({"configuration": {"oauth.api.secret": "cs_p"}}).to_string())).await;
+    let reply = call(
+        &s.app,
+        "PATCH",
+        &format!("{INSTANCES}/{id}"),
+        Some(&s.auth),
+        Some(&json!({"configuration": {"oauth.api.secret": "cs_p"}}).to_string()),
+    )
+    .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let report = task.await.unwrap();
-    assert!(matches!(report.outcome, PollOutcome::Invalid(_)), "{report:?}");
-    let shown = call(&s.app, "GET", &format!("{INSTANCES}/{id}"), Some(&s.auth), None).await;
+    assert!(
+        matches!(report.outcome, PollOutcome::Invalid(_)),
+        "{report:?}"
+    );
+    let shown = call(
+        &s.app,
+        "GET",
+        &format!("{INSTANCES}/{id}"),
+        Some(&s.auth),
+        None,
+    )
+    .await;
     assert_eq!(shown.body["valid"], true, "the fix stands: {}", shown.body);
 }

@@ -930,7 +930,7 @@ async fn bad_requests_get_clear_4xx_answers() {
         400,
         "no ids",
     );
-    let huge = vec![b' '; shared::settings::DEFAULT_MAX_BODY_BYTES + 1];
+    let huge = vec![b' '; shared::settings::DEFAULT_MAX_WEBHOOK_BODY_BYTES + 1];
     check(
         ingest(&s.webhooks, &path, &auth, &huge).await,
         413,

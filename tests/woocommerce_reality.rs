@@ -121,7 +121,8 @@ async fn different_deliveries_in_one_second_are_all_kept_and_a_resend_collapses(
     store.freeze_clock(Some(frozen));
     let mut records = Vec::new();
     for id in 501..=503u64 {
-        let payload = woocommerce::order_payload(id, "processing", &gmt(Utc::now()), &gmt(Utc::now()));
+        let payload =
+            woocommerce::order_payload(id, "processing", &gmt(Utc::now()), &gmt(Utc::now()));
         records.extend(store.fire("order.updated", &payload).await);
     }
     assert_eq!(records.len(), 3);
@@ -129,14 +130,24 @@ async fn different_deliveries_in_one_second_are_all_kept_and_a_resend_collapses(
         .iter()
         .map(|r| r.delivery.header("X-WC-Webhook-Delivery-ID").unwrap())
         .collect();
-    assert!(ids.iter().all(|d| *d == ids[0]), "one hook, one second, one delivery id: {ids:?}");
+    assert!(
+        ids.iter().all(|d| *d == ids[0]),
+        "one hook, one second, one delivery id: {ids:?}"
+    );
     for r in &records {
         assert_eq!(r.status, 200, "{}", r.body);
         let body: Value = serde_json::from_str(&r.body).unwrap();
-        assert_eq!(body["accepted"], 1, "a different order is a different delivery: {body}");
+        assert_eq!(
+            body["accepted"], 1,
+            "a different order is a different delivery: {body}"
+        );
     }
     // The same bytes again (a proxy's re-send) collapse.
-    let again = woocommerce::send(&records[0].delivery, &s.url(&format!("/events/woocommercerest/{}", instance["id"]))).await;
+    let again = woocommerce::send(
+        &records[0].delivery,
+        &s.url(&format!("/events/woocommercerest/{}", instance["id"])),
+    )
+    .await;
     assert_eq!(again.0, 200);
     let body: Value = serde_json::from_str(&again.1).unwrap();
     assert_eq!(body["duplicates"], 1, "{body}");
@@ -177,7 +188,10 @@ async fn hooks_disabled_by_an_outage_are_reactivated_and_the_missed_changes_arri
     }
     let hooks = store.registered();
     let disabled = hooks.iter().filter(|h| h.status == "disabled").count();
-    assert!(disabled >= 1, "the order.created hook is disabled: {hooks:?}");
+    assert!(
+        disabled >= 1,
+        "the order.created hook is disabled: {hooks:?}"
+    );
     // The outage ends; the hooks stay disabled at the store.
     let url = s.url(&format!("/events/woocommercerest/{id}"));
     for hook in store.registered() {
@@ -197,7 +211,10 @@ async fn hooks_disabled_by_an_outage_are_reactivated_and_the_missed_changes_arri
     let mut expected: Vec<String> = vec!["700".into()];
     expected.extend(lost.iter().map(u64::to_string));
     assert_eq!(ids_of(&counts, "orders"), expected, "{counts:?}");
-    assert!(counts.values().all(|&n| n == 1), "700 came by webhook and is not delivered again: {counts:?}");
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "700 came by webhook and is not delivered again: {counts:?}"
+    );
 
     // Deliveries work again, and a second reconciliation adds nothing.
     let t = Utc::now();
@@ -228,7 +245,14 @@ async fn missing_hooks_are_created_again() {
     topics.dedup();
     assert_eq!(topics.len(), 16, "every topic once");
     // The instance now lists the new ids: deleting it removes every hook.
-    let reply = call(&s.app, "DELETE", &format!("{INSTANCES}/{}", instance["id"]), Some(&s.auth), None).await;
+    let reply = call(
+        &s.app,
+        "DELETE",
+        &format!("{INSTANCES}/{}", instance["id"]),
+        Some(&s.auth),
+        None,
+    )
+    .await;
     assert_eq!(reply.status, 200);
     assert!(store.registered().is_empty(), "{:?}", store.registered());
 }
@@ -245,7 +269,10 @@ async fn seed_body_delivers_every_change_once(seed: &str, zone: &str) {
     cfg.insert("oauth.api.secret".into(), json!(SECRET));
     cfg.insert("event.notification.signature.key".into(), json!("sig-key"));
     cfg.insert("event.poller.refresh_interval".into(), json!("15"));
-    cfg.insert("event.notification.callback.url".into(), json!("https://mycoolapp.com/e"));
+    cfg.insert(
+        "event.notification.callback.url".into(),
+        json!("https://mycoolapp.com/e"),
+    );
     body["name"] = json!("seed");
     body["tags"] = json!(["seed"]);
     let instance = s.create(body).await;
@@ -259,8 +286,16 @@ async fn seed_body_delivers_every_change_once(seed: &str, zone: &str) {
     assert_eq!(report["outcome"], "Completed", "{report}");
     let counts = events(&s, &instance["id"]).await;
     // The seed names the customers resource `contacts`.
-    assert_eq!(ids_of(&counts, "contacts"), ["1", "2", "3"], "{zone}: {counts:?}");
-    assert_eq!(ids_of(&counts, "orders"), ["1", "2", "3"], "{zone}: {counts:?}");
+    assert_eq!(
+        ids_of(&counts, "contacts"),
+        ["1", "2", "3"],
+        "{zone}: {counts:?}"
+    );
+    assert_eq!(
+        ids_of(&counts, "orders"),
+        ["1", "2", "3"],
+        "{zone}: {counts:?}"
+    );
     assert!(counts.values().all(|&n| n == 1));
     // Nothing again on the next poll.
     let again = poll_now(&s, &instance["id"]).await;
@@ -269,12 +304,17 @@ async fn seed_body_delivers_every_change_once(seed: &str, zone: &str) {
 
 #[tokio::test]
 async fn the_open_connectors_seed_polls_a_store_west_of_utc() {
-    seed_body_delivers_every_change_once("000_openconnectors_woocommerce_1", "America/New_York").await;
+    seed_body_delivers_every_change_once(
+        "000_openconnectors_woocommerce_1.json",
+        "America/New_York",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn the_cloud_elements_seed_polls_a_store_east_of_utc() {
-    seed_body_delivers_every_change_once("001_cloudelements_woocommerce_1", "Europe/Athens").await;
+    seed_body_delivers_every_change_once("001_cloudelements_woocommerce_1.json", "Europe/Athens")
+        .await;
 }
 
 // 4. Authentication by scheme; the header-stripping host.
@@ -283,7 +323,10 @@ async fn plain_http_stores_are_polled_with_oauth1_signatures() {
     let s = served_stack().await;
     let store = woocommerce::start_store(KEY, SECRET).await;
     let instance = s
-        .create(polling_body(&store, json!({"orders": resource("/hubs/ecommerce/orders")})))
+        .create(polling_body(
+            &store,
+            json!({"orders": resource("/hubs/ecommerce/orders")}),
+        ))
         .await;
     let t = Utc::now();
     store.upsert("orders", 1, naive(t), naive(t));
@@ -291,7 +334,10 @@ async fn plain_http_stores_are_polled_with_oauth1_signatures() {
     assert_eq!(report["outcome"], "Completed", "{report}");
     assert_eq!(report["changes"], 1);
     let log = store.auth_log();
-    assert!(!log.is_empty() && log.iter().all(|m| *m == "oauth1"), "{log:?}");
+    assert!(
+        !log.is_empty() && log.iter().all(|m| *m == "oauth1"),
+        "{log:?}"
+    );
 }
 
 #[tokio::test]
@@ -316,11 +362,19 @@ async fn keys_move_to_the_query_when_the_host_strips_authorization() {
     assert_eq!(resp.status(), 200);
     assert_eq!(store.auth_log(), ["query", "query"]);
     assert!(matches!(
-        shared::request_auth::RequestAuth::woocommerce("https://shop.example", "k".into(), "s".into()),
+        shared::request_auth::RequestAuth::woocommerce(
+            "https://shop.example",
+            "k".into(),
+            "s".into()
+        ),
         shared::request_auth::RequestAuth::WooCommerceKeys { .. }
     ));
     assert!(matches!(
-        shared::request_auth::RequestAuth::woocommerce("http://shop.example", "k".into(), "s".into()),
+        shared::request_auth::RequestAuth::woocommerce(
+            "http://shop.example",
+            "k".into(),
+            "s".into()
+        ),
         shared::request_auth::RequestAuth::OAuth1 { .. }
     ));
 }
@@ -331,26 +385,53 @@ async fn a_firewall_page_is_transient_and_a_bad_secret_invalidates() {
     let s = served_stack().await;
     let store = woocommerce::start_store(KEY, SECRET).await;
     let instance = s
-        .create(polling_body(&store, json!({"orders": resource("/hubs/ecommerce/orders")})))
+        .create(polling_body(
+            &store,
+            json!({"orders": resource("/hubs/ecommerce/orders")}),
+        ))
         .await;
     let id = &instance["id"];
     store.fail_next_html(403, 1);
     let report = poll_now(&s, id).await;
-    assert!(report["outcome"].as_str().unwrap().starts_with("Incomplete"), "{report}");
+    assert!(
+        report["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("Incomplete"),
+        "{report}"
+    );
     assert_eq!(get_instance(&s, id).await["valid"], true);
     store.fail_next_html(503, 1);
     poll_now(&s, id).await;
     assert_eq!(get_instance(&s, id).await["valid"], true);
 
     let other = woocommerce::start_store(KEY, "cs_rotated").await;
-    let patched = call(&s.app, "PATCH", &format!("{INSTANCES}/{id}"), Some(&s.auth),
-        Some(&json!({"configuration": {"store.url": other.base_url, "oauth.api.secret": SECRET}}).to_string())).await;
+    let patched = call(
+        &s.app,
+        "PATCH",
+        &format!("{INSTANCES}/{id}"),
+        Some(&s.auth),
+        Some(
+            &json!({"configuration": {"store.url": other.base_url, "oauth.api.secret": SECRET}})
+                .to_string(),
+        ),
+    )
+    .await;
     assert_eq!(patched.status, 200, "{}", patched.body);
     let report = poll_now(&s, id).await;
-    assert!(report["outcome"].as_str().unwrap().starts_with("Invalid"), "{report}");
+    assert!(
+        report["outcome"].as_str().unwrap().starts_with("Invalid"),
+        "{report}"
+    );
     let shown = get_instance(&s, id).await;
     assert_eq!(shown["valid"], false);
-    assert!(shown["invalidReason"].as_str().unwrap().contains("woocommerce_rest_authentication_error"), "{shown}");
+    assert!(
+        shown["invalidReason"]
+            .as_str()
+            .unwrap()
+            .contains("woocommerce_rest_authentication_error"),
+        "{shown}"
+    );
 }
 
 // 6. Short pages do not end a window.
@@ -359,7 +440,10 @@ async fn a_short_page_with_a_next_link_is_not_the_end() {
     let s = served_stack().await;
     let store = woocommerce::start_store(KEY, SECRET).await;
     let instance = s
-        .create(polling_body(&store, json!({"orders": resource("/hubs/ecommerce/orders")})))
+        .create(polling_body(
+            &store,
+            json!({"orders": resource("/hubs/ecommerce/orders")}),
+        ))
         .await;
     let base = Utc::now() + Duration::seconds(1);
     for id in 1..=150u64 {
@@ -387,14 +471,23 @@ async fn a_store_older_than_5_8_is_reported_not_paged_forever() {
         store.upsert("orders", id, naive(old), naive(old));
     }
     let instance = s
-        .create(polling_body(&store, json!({"orders": resource("/hubs/ecommerce/orders")})))
+        .create(polling_body(
+            &store,
+            json!({"orders": resource("/hubs/ecommerce/orders")}),
+        ))
         .await;
     let report = poll_now(&s, &instance["id"]).await;
-    assert!(report["outcome"].as_str().unwrap().starts_with("Invalid"), "{report}");
+    assert!(
+        report["outcome"].as_str().unwrap().starts_with("Invalid"),
+        "{report}"
+    );
     assert_eq!(report["changes"], 0, "{report}");
     let shown = get_instance(&s, &instance["id"]).await;
     assert_eq!(shown["valid"], false);
-    assert!(shown["invalidReason"].as_str().unwrap().contains("5.8"), "{shown}");
+    assert!(
+        shown["invalidReason"].as_str().unwrap().contains("5.8"),
+        "{shown}"
+    );
 }
 
 // 8. Slow, synchronous creates.
@@ -420,9 +513,12 @@ async fn trashed_orders_and_products_are_deleted_events() {
     let s = served_stack().await;
     let store = woocommerce::start_store(KEY, SECRET).await;
     let instance = s
-        .create(polling_body(&store, json!({
+        .create(polling_body(
+            &store,
+            json!({
             "orders": resource("/hubs/ecommerce/orders"),
-            "products": resource("/hubs/ecommerce/products")})))
+            "products": resource("/hubs/ecommerce/products")}),
+        ))
         .await;
     let t = Utc::now() + Duration::seconds(1);
     store.upsert("orders", 10, naive(t), naive(t - Duration::days(3)));
@@ -437,8 +533,16 @@ async fn trashed_orders_and_products_are_deleted_events() {
     assert_eq!(report["outcome"], "Completed", "{report}");
     let counts = events(&s, &instance["id"]).await;
     for (t, id) in [("orders", "10"), ("products", "20")] {
-        assert_eq!(counts.get(&(t.into(), id.into(), "UPDATED".into())), Some(&1), "{counts:?}");
-        assert_eq!(counts.get(&(t.into(), id.into(), "DELETED".into())), Some(&1), "{counts:?}");
+        assert_eq!(
+            counts.get(&(t.into(), id.into(), "UPDATED".into())),
+            Some(&1),
+            "{counts:?}"
+        );
+        assert_eq!(
+            counts.get(&(t.into(), id.into(), "DELETED".into())),
+            Some(&1),
+            "{counts:?}"
+        );
     }
 }
 
@@ -451,12 +555,30 @@ async fn an_order_webhook_over_256_kib_is_stored_whole() {
     let payload = woocommerce::order_payload_with_line_items(900, 700);
     let fired = store.fire("order.updated", &payload).await;
     assert_eq!(fired.len(), 1);
-    assert!(fired[0].delivery.body.len() > 256 * 1024, "{}", fired[0].delivery.body.len());
-    assert_eq!(fired[0].status, 200, "{}", &fired[0].body[..fired[0].body.len().min(300)]);
+    assert!(
+        fired[0].delivery.body.len() > 256 * 1024,
+        "{}",
+        fired[0].delivery.body.len()
+    );
+    assert_eq!(
+        fired[0].status,
+        200,
+        "{}",
+        &fired[0].body[..fired[0].body.len().min(300)]
+    );
     let body: Value = serde_json::from_str(&fired[0].body).unwrap();
     let event_id = body["eventIds"][0].as_str().unwrap();
-    let stored = s.app.store.get_notification(event_id).await.unwrap().unwrap();
-    assert_eq!(stored.notification.raw.as_bytes(), fired[0].delivery.body.as_slice());
+    let stored = s
+        .app
+        .store
+        .get_notification(event_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.notification.raw.as_bytes(),
+        fired[0].delivery.body.as_slice()
+    );
     let counts = events(&s, &instance["id"]).await;
     assert_eq!(ids_of(&counts, "orders"), ["900"]);
 }

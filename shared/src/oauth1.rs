@@ -101,7 +101,18 @@ pub fn sign_url(method: &str, url: &url::Url, consumer_key: &str, consumer_secre
         oauth1_request::Credentials::new(consumer_key, consumer_secret),
         HmacSha256,
     );
-    builder.to_query(method, base.to_string(), &list)
+    // The crate signs over the request parameters but writes only the
+    // `oauth_*` ones into the query it returns: put them after ours.
+    let oauth_only = builder.to_query(method, base.to_string(), &list);
+    let mut signed = url.clone();
+    signed.set_fragment(None);
+    if let Ok(parsed) = url::Url::parse(&oauth_only) {
+        let mut pairs = signed.query_pairs_mut();
+        for (k, v) in parsed.query_pairs() {
+            pairs.append_pair(&k, &v);
+        }
+    }
+    signed.to_string()
 }
 
 /// RFC 3986 unreserved characters stay; everything else is `%XX`.
@@ -166,6 +177,7 @@ mod tests {
         assert!(signed.contains("oauth_signature_method=HMAC-SHA256"));
         assert!(signed.contains("oauth_consumer_key=ck_abc"));
         assert!(signed.contains("per_page=100"));
+        assert!(signed.contains("orderby=modified"));
         assert!(verify("GET", &signed, "cs_secret"), "{signed}");
         assert!(!verify("GET", &signed, "cs_other"));
         assert!(!verify("POST", &signed, "cs_secret"));

@@ -112,13 +112,19 @@ async fn window(
             position: cp.position,
         });
     }
-    let start = instance
-        .events
-        .poll_since
-        .map_or(instance.created_at, |t| t.max(instance.created_at));
-    let cursor = state.cursor.map_or(start, |c| c.max(start));
+    // Where polling began bounds every window from below: at creation, the
+    // overlap still reaches back (a store clock behind ours stamps the first
+    // changes a little early); when polling was turned on later, it starts
+    // exactly there, so nothing from before is delivered.
+    let floor = match instance.events.poll_since {
+        Some(on) => on.max(instance.created_at),
+        None => instance.created_at - app.config.overlap,
+    };
+    let since = state
+        .cursor
+        .map_or(floor, |c| (c - app.config.overlap).max(floor));
     Ok(Window {
-        since: cursor - app.config.overlap,
+        since,
         until: now,
         pass: 0,
         position: PagePosition::First,

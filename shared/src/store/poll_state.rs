@@ -242,7 +242,9 @@ impl Store {
             .item("sk", s(format!("cursor#{resource}")))
             .item("cursor_ms", n(to.timestamp_millis()))
             .item("updated_at", s(crate::model::format_date(Utc::now())))
-            .condition_expression("attribute_not_exists(pk) OR cursor_ms <= :to")
+            .condition_expression(
+                "attribute_not_exists(pk) OR attribute_not_exists(cursor_ms) OR cursor_ms <= :to",
+            )
             .expression_attribute_values(":to", n(to.timestamp_millis()))
             .build()
             .map_err(|e| StoreError::Config(e.to_string()))?;
