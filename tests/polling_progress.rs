@@ -228,3 +228,64 @@ async fn a_credentials_fix_during_a_poll_is_not_undone_by_its_invalid_mark() {
     .await;
     assert_eq!(shown.body["valid"], true, "the fix stands: {}", shown.body);
 }
+
+#[tokio::test]
+async fn large_orders_are_stored_out_of_line_and_delivered_whole() {
+    let s = served_stack().await;
+    let store = woocommerce::start_store("ck_p", "cs_p").await;
+    let created = s.create(body(&store, "5", true, "polling")).await;
+    let instance = load(&s, &created["id"]).await;
+    let base = Utc::now().with_nanosecond(0).unwrap() + Duration::seconds(2);
+    // Ten orders of 45 KB: one notification of 450 KB, past the item limit.
+    for id in 1..=10u64 {
+        store.upsert(
+            "orders",
+            id,
+            naive(base + Duration::seconds(id as i64)),
+            naive(base),
+        );
+        assert!(store.set_meta_bytes("orders", id, 45 * 1024));
+    }
+    // One order of 1 MB, alone in its notification.
+    store.upsert(
+        "orders",
+        11,
+        naive(base + Duration::seconds(30)),
+        naive(base),
+    );
+    assert!(store.set_meta_bytes("orders", 11, 1024 * 1024));
+    let report = poll_instance(&s.poller, &instance, base + Duration::seconds(60)).await;
+    assert_eq!(report.outcome, PollOutcome::Completed, "{report:?}");
+    assert_eq!(report.changes(), 11);
+    let counts = notified(&s, &created["id"]).await;
+    assert_eq!(counts.len(), 11);
+    assert!(counts.values().all(|&n| n == 1));
+    // Each notification reads back whole, as the dispatcher and the events
+    // API get it.
+    let (page, _) = s
+        .app
+        .store
+        .list_notifications(instance.id, None, 50, None)
+        .await
+        .unwrap();
+    let mut sizes: Vec<usize> = page.iter().map(|n| n.notification.raw.len()).collect();
+    sizes.sort();
+    assert_eq!(sizes.len(), 2, "{sizes:?}");
+    assert!(sizes[0] > 450 * 1024 && sizes[1] > 1024 * 1024, "{sizes:?}");
+    for n in &page {
+        let raw: Value =
+            serde_json::from_str(&n.notification.raw).expect("the raw body is whole JSON");
+        assert!(raw.is_array());
+        let one = s
+            .app
+            .store
+            .get_notification(&n.notification.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(one.notification.raw, n.notification.raw);
+    }
+    // A second poll finds nothing new.
+    let again = poll_instance(&s.poller, &instance, base + Duration::seconds(61)).await;
+    assert_eq!(again.notifications(), 0);
+}

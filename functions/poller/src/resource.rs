@@ -13,7 +13,7 @@ use shared::polling::changes::{Change, ChangeReader};
 use shared::polling::{
     macros, where_clause, PagePosition, PageSeen, PollFailure, PollQuery, PollResponse,
 };
-use shared::store::{ObjectVersion, PollCheckpoint};
+use shared::store::{ObjectVersion, PollCheckpoint, StoreError};
 
 use crate::{App, PollOutcome};
 
@@ -31,6 +31,9 @@ pub struct ResourceReport {
     pub outside_window: usize,
     /// Objects that could not be read (no id, an unreadable date).
     pub unreadable: usize,
+    /// Versions DynamoDB refused to store even alone (`ValidationException`):
+    /// logged, counted in the `NotificationsRejected` metric, and alarmed.
+    pub rejected: usize,
     pub cursor: Option<DateTime<Utc>>,
 }
 
@@ -46,6 +49,7 @@ impl ResourceReport {
             "throttled": self.throttled,
             "outsideWindow": self.outside_window,
             "unreadable": self.unreadable,
+            "rejected": self.rejected,
             "cursor": self.cursor.map(shared::model::format_date),
         })
     }
@@ -518,6 +522,26 @@ async fn store_changes(
                 } else if !rest.is_empty() {
                     pending.push(rest);
                 }
+            }
+            // A permanent refusal must not stop the resource for good:
+            // halve the batch until the refused version stands alone, and
+            // store everything else.
+            Err(StoreError::Rejected(why)) if chunk.len() > 1 => {
+                tracing::warn!(reason = %why, size = chunk.len(), "notification refused; storing its versions apart");
+                let mut chunk = chunk;
+                let half = chunk.split_off(chunk.len() / 2);
+                pending.push(chunk);
+                pending.push(half);
+            }
+            Err(StoreError::Rejected(why)) => {
+                let (_, v) = &chunk[0];
+                tracing::error!(reason = %why, resource = %v.resource, object_id = %v.object_id, "object version refused by DynamoDB; not notified");
+                report.rejected += 1;
+                report.changes -= 1;
+                shared::metrics::emit(
+                    instance.element().key(),
+                    &[("NotificationsRejected", 1.0, shared::metrics::Unit::Count)],
+                );
             }
             Err(e) => return Err(format!("notifications not stored: {e}")),
         }

@@ -153,6 +153,11 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored item is unreadable: {0}")]
     Corrupt(String),
+    /// DynamoDB refused the request itself (`ValidationException`: an item
+    /// too large, a malformed expression). Permanent: retrying the same
+    /// write fails the same way, so it is not reported as unavailable.
+    #[error("DynamoDB refused the request: {0}")]
+    Rejected(String),
     #[error("store configuration: {0}")]
     Config(String),
 }
@@ -167,7 +172,9 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %detail, "DynamoDB call failed");
                 ApiError::Unavailable("state store is unavailable; retry later".into())
             }
-            StoreError::Corrupt(detail) | StoreError::Config(detail) => ApiError::Internal(detail),
+            StoreError::Corrupt(detail)
+            | StoreError::Config(detail)
+            | StoreError::Rejected(detail) => ApiError::Internal(detail),
         }
     }
 }
@@ -187,6 +194,9 @@ where
                 .is_some_and(|m| m.contains("ConditionalCheckFailed")) =>
         {
             StoreError::ConditionFailed
+        }
+        Some("ValidationException") => {
+            StoreError::Rejected(err.message().unwrap_or("ValidationException").to_string())
         }
         _ => StoreError::Unavailable(DisplayErrorContext(&err).to_string()),
     }

@@ -2,7 +2,7 @@
 //! vendor's dedupe key, and the write is conditional on its absence), read
 //! one at a time or as an instance's event log.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::attrs::{get_n, get_opt_n, get_opt_s, get_s, get_time, n, s, Item};
@@ -27,6 +27,35 @@ fn pending_shard(id: &str) -> String {
 /// How long a notification is kept (DynamoDB TTL on `expires_at`).
 pub const RETENTION_DAYS: i64 = 30;
 
+/// Raw vendor bodies up to this size live in the notification item. Larger
+/// ones (a page of WooCommerce orders with their line items and plugin meta,
+/// a 1 MB product) would pass DynamoDB's 400 KB item limit, so they are
+/// stored out of line, in part items of the same table (`{id}#raw{n}`),
+/// written before the notification and read back with it.
+pub const INLINE_RAW_BYTES: usize = 64 * 1024;
+
+/// The size of one out-of-line part: well under the item limit.
+pub const RAW_PART_BYTES: usize = 256 * 1024;
+
+fn raw_part_id(id: &str, n: usize) -> String {
+    format!("{id}#raw{n}")
+}
+
+/// The raw body cut into parts at character boundaries.
+fn raw_parts(raw: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(RAW_PART_BYTES);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        parts.push(&rest[..end]);
+        rest = &rest[end..];
+    }
+    parts
+}
+
 /// What storing a batch of notifications did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {
@@ -41,7 +70,8 @@ fn created_key(created_at: DateTime<Utc>, id: &str) -> String {
 
 fn to_item(notification: &Notification, status: DeliveryStatus) -> Item {
     let nt = notification;
-    Item::from([
+    let out_of_line = nt.raw.len() > INLINE_RAW_BYTES;
+    let mut item = Item::from([
         ("id".into(), s(&nt.id)),
         ("instance_id".into(), s(nt.instance_id.to_string())),
         ("org_id".into(), s(&nt.org_id)),
@@ -52,7 +82,6 @@ fn to_item(notification: &Notification, status: DeliveryStatus) -> Item {
             "events".into(),
             s(serde_json::to_string(&nt.events).expect("events serialize")),
         ),
-        ("raw".into(), s(&nt.raw)),
         ("dedupe_key".into(), s(&nt.dedupe_key)),
         ("created_at".into(), s(format_date(nt.created_at))),
         ("updated_at".into(), s(format_date(nt.created_at))),
@@ -68,7 +97,13 @@ fn to_item(notification: &Notification, status: DeliveryStatus) -> Item {
             "expires_at".into(),
             n((nt.created_at + Duration::days(RETENTION_DAYS)).timestamp()),
         ),
-    ])
+    ]);
+    if out_of_line {
+        item.insert("raw_parts".into(), n(raw_parts(&nt.raw).len()));
+    } else {
+        item.insert("raw".into(), s(&nt.raw));
+    }
+    item
 }
 
 fn from_item(item: &Item) -> Result<StoredNotification, StoreError> {
@@ -96,7 +131,8 @@ fn from_item(item: &Item) -> Result<StoredNotification, StoreError> {
             element_key: get_s(item, "element_key")?,
             source,
             events,
-            raw: get_s(item, "raw")?,
+            // Out of line when `raw_parts` is set: filled by `fill_raw`.
+            raw: get_opt_s(item, "raw")?.unwrap_or_default(),
             dedupe_key: get_s(item, "dedupe_key")?,
             created_at: get_time(item, "created_at")?,
         },
@@ -112,6 +148,100 @@ fn from_item(item: &Item) -> Result<StoredNotification, StoreError> {
 }
 
 impl Store {
+    /// Writes the out-of-line parts of a large raw body, before the
+    /// notification that points at them. Each put is conditional on the part
+    /// being new: a re-send of the same notification keeps the parts stored
+    /// first. Parts of a notification that then turns out a duplicate expire.
+    pub(crate) async fn put_raw_parts(&self, nt: &Notification) -> Result<(), StoreError> {
+        if nt.raw.len() <= INLINE_RAW_BYTES {
+            return Ok(());
+        }
+        let expires = (nt.created_at + Duration::days(RETENTION_DAYS)).timestamp();
+        for (i, part) in raw_parts(&nt.raw).into_iter().enumerate() {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.tables.notifications)
+                .item("id", s(raw_part_id(&nt.id, i)))
+                .item("data", s(part))
+                .item("expires_at", n(expires))
+                .condition_expression("attribute_not_exists(id)")
+                .send()
+                .await
+                .map_err(classify);
+            match result {
+                Ok(_) | Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the out-of-line parts of a notification's raw body back into it.
+    async fn fill_raw(
+        &self,
+        item: &Item,
+        stored: &mut StoredNotification,
+    ) -> Result<(), StoreError> {
+        let Some(count) = get_opt_n::<usize>(item, "raw_parts")? else {
+            return Ok(());
+        };
+        let id = stored.notification.id.clone();
+        let mut parts: Vec<Option<String>> = vec![None; count];
+        for chunk_start in (0..count).step_by(100) {
+            let mut keys = KeysAndAttributes::builder().consistent_read(true);
+            for i in chunk_start..count.min(chunk_start + 100) {
+                keys = keys.keys(Item::from([("id".into(), s(raw_part_id(&id, i)))]));
+            }
+            let mut request = Some(
+                keys.build()
+                    .map_err(|e| StoreError::Config(e.to_string()))?,
+            );
+            while let Some(keys) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.tables.notifications, keys)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                for part in out
+                    .responses()
+                    .and_then(|r| r.get(&self.tables.notifications))
+                    .into_iter()
+                    .flatten()
+                {
+                    let part_id = get_s(part, "id")?;
+                    let n: usize = part_id
+                        .rsplit_once("#raw")
+                        .and_then(|(_, n)| n.parse().ok())
+                        .filter(|n| *n < count)
+                        .ok_or_else(|| StoreError::Corrupt(format!("raw part id {part_id}")))?;
+                    parts[n] = Some(get_s(part, "data")?);
+                }
+                request = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.tables.notifications))
+                    .cloned();
+            }
+        }
+        let mut raw = String::new();
+        for (n, part) in parts.into_iter().enumerate() {
+            raw.push_str(&part.ok_or_else(|| {
+                StoreError::Corrupt(format!("notification {id} is missing raw part {n}"))
+            })?);
+        }
+        stored.notification.raw = raw;
+        Ok(())
+    }
+
+    /// An item as a notification, its raw body complete.
+    async fn read_item(&self, item: &Item) -> Result<StoredNotification, StoreError> {
+        let mut stored = from_item(item)?;
+        self.fill_raw(item, &mut stored).await?;
+        Ok(stored)
+    }
+
     /// The conditional put of a new pending notification, for transactions.
     pub(crate) fn notification_put(&self, notification: &Notification) -> Result<Put, StoreError> {
         Put::builder()
@@ -125,6 +255,9 @@ impl Store {
     /// Stores new pending notifications, all or none. Storing the same ones
     /// again (a vendor retry) changes nothing and reports `Duplicate`.
     pub async fn put_notifications(&self, batch: &[Notification]) -> Result<Stored, StoreError> {
+        for notification in batch {
+            self.put_raw_parts(notification).await?;
+        }
         let result = match batch {
             [] => return Ok(Stored::New),
             [single] => self
@@ -171,7 +304,10 @@ impl Store {
             .send()
             .await
             .map_err(classify)?;
-        out.item.as_ref().map(from_item).transpose()
+        match out.item {
+            Some(item) => Ok(Some(self.read_item(&item).await?)),
+            None => Ok(None),
+        }
     }
 
     /// An instance's notifications, newest first, optionally of one status.
@@ -205,11 +341,10 @@ impl Store {
                 .exclusive_start_key("id", s(cursor.item_id()));
         }
         let out = query.send().await.map_err(classify)?;
-        let items = out
-            .items()
-            .iter()
-            .map(from_item)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut items = Vec::with_capacity(out.items().len());
+        for item in out.items() {
+            items.push(self.read_item(item).await?);
+        }
         let next = out.last_evaluated_key().and_then(PageCursor::from_last_key);
         Ok((items, next))
     }
@@ -307,7 +442,7 @@ impl Store {
                 let item = out
                     .attributes
                     .ok_or_else(|| StoreError::Corrupt("claim returned no item".into()))?;
-                let stored = from_item(&item)?;
+                let stored = self.read_item(&item).await?;
                 Ok(Some(Claim {
                     attempt: stored.attempts,
                     stored,
@@ -588,5 +723,20 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_parts_cut_at_character_boundaries_and_join_back() {
+        let raw = "é".repeat(RAW_PART_BYTES); // 2 bytes each
+        let parts = raw_parts(&raw);
+        assert_eq!(parts.len(), 2);
+        assert!(parts.iter().all(|p| p.len() <= RAW_PART_BYTES));
+        assert_eq!(parts.concat(), raw);
+        assert!(raw_parts("").is_empty());
     }
 }

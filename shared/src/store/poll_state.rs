@@ -323,6 +323,7 @@ impl Store {
         notification: &Notification,
         versions: &[ObjectVersion],
     ) -> Result<bool, StoreError> {
+        self.put_raw_parts(notification).await?;
         let mut tx = self.client.transact_write_items().transact_items(
             TransactWriteItem::builder()
                 .put(self.notification_put(notification)?)

@@ -2,6 +2,7 @@
 //! Settings → Advanced → Webhooks (`WC_Admin_Webhooks`): edit a hook's
 //! delivery URL, or delete a hook. Neither tells the API client.
 
+use super::catalog::catalog_resource;
 use super::{lock, store_now, WooStore};
 
 impl WooStore {
@@ -14,6 +15,23 @@ impl WooStore {
             Some(h) => {
                 h.delivery_url = url.to_string();
                 h.date_modified = now;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Gives an existing catalog object `bytes` of plugin meta (a page
+    /// builder's layout), returned in its `meta_data`; false if unknown.
+    pub fn set_meta_bytes(&self, resource: &str, id: u64, bytes: usize) -> bool {
+        let mut s = lock(&self.state);
+        match s
+            .catalog
+            .get_mut(catalog_resource(resource))
+            .and_then(|items| items.get_mut(&id))
+        {
+            Some(item) => {
+                item.meta_bytes = bytes;
                 true
             }
             None => false,

@@ -31,6 +31,8 @@ pub(super) struct CatalogItem {
     /// `processing` for orders, `publish` for products and coupons, `trash`
     /// once deleted; unused for customers (deleted customers are removed).
     status: String,
+    /// Bytes of plugin meta the object carries (see [`WooStore::set_meta_bytes`]).
+    pub(super) meta_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -47,7 +49,7 @@ pub(super) enum CatalogOp {
     },
 }
 
-fn catalog_resource(resource: &str) -> &'static str {
+pub(super) fn catalog_resource(resource: &str) -> &'static str {
     CATALOG_RESOURCES
         .into_iter()
         .find(|r| *r == resource)
@@ -71,13 +73,16 @@ fn apply_op(s: &mut StoreState, op: CatalogOp) {
                 "customers" => "",
                 _ => "publish",
             };
-            s.catalog.entry(resource).or_default().insert(
+            let items = s.catalog.entry(resource).or_default();
+            let meta_bytes = items.get(&id).map_or(0, |i| i.meta_bytes);
+            items.insert(
                 id,
                 CatalogItem {
                     id,
                     created_gmt: whole_seconds(created_gmt),
                     modified_gmt: whole_seconds(modified_gmt),
                     status: status.to_string(),
+                    meta_bytes,
                 },
             );
         }
@@ -282,6 +287,17 @@ fn catalog_json(base_url: &str, resource: &str, item: &CatalogItem, zone: &SiteZ
     };
     if resource == "products" || resource == "coupons" {
         v["status"] = json!(item.status);
+    }
+    if item.meta_bytes > 0 {
+        // Page builders and plugins keep their data in post meta, which the
+        // v3 controllers return in `meta_data` (`WC_Data::get_meta_data`,
+        // e.g. Elementor's `_elementor_data`): objects of tens or hundreds
+        // of KB are common.
+        v["meta_data"] = json!([{
+            "id": 9000 + item.id,
+            "key": "_elementor_data",
+            "value": "x".repeat(item.meta_bytes),
+        }]);
     }
     localize(&mut v, zone);
     v["_links"] = json!({
