@@ -17,6 +17,10 @@ use shared::store::ObjectVersion;
 
 use crate::{App, PollOutcome};
 
+/// The shortest wait after a 429, whatever the store's headers say: a reset
+/// of 0 or less must not become a hot loop against the store.
+pub const MIN_THROTTLE_WAIT: Duration = Duration::seconds(1);
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResourceReport {
     pub resource: String,
@@ -135,7 +139,11 @@ pub async fn poll_resource(
             Ok(page) => page,
             Err(PollFailure::RateLimited(wait)) => {
                 report.throttled += 1;
-                throttle_waited += wait;
+                // A store's hint is clamped: never below the floor (a 0 or
+                // negative reset would be a hot loop); one longer than the
+                // patience left ends the poll now, cursor unchanged.
+                let wait = wait.max(MIN_THROTTLE_WAIT);
+                throttle_waited += wait.min(app.config.max_throttle_wait + MIN_THROTTLE_WAIT);
                 if throttle_waited > app.config.max_throttle_wait {
                     incomplete(&mut report, "rate limited past this poll's patience".into());
                     return report;
@@ -193,7 +201,8 @@ pub async fn poll_resource(
             return report;
         }
         if let Some(pause) = page.pause {
-            throttle_waited += pause;
+            let pause = pause.max(Duration::zero());
+            throttle_waited += pause.min(app.config.max_throttle_wait + MIN_THROTTLE_WAIT);
             if throttle_waited > app.config.max_throttle_wait {
                 incomplete(
                     &mut report,
