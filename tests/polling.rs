@@ -899,7 +899,9 @@ async fn hostile_rate_limit_headers_neither_spin_nor_panic() {
     use ce_tests::receiver::{start_receiver, Behaviour};
     let s = served_stack().await;
     let store = start_receiver(None, None).await;
-    let base = store.url.trim_end_matches(ce_tests::receiver::CALLBACK_PATH);
+    let base = store
+        .url
+        .trim_end_matches(ce_tests::receiver::CALLBACK_PATH);
     let mut body = ce_tests::seeds::filled("002_openconnectors_bigcommerce_2.json");
     let cfg = body["configuration"].as_object_mut().unwrap();
     for k in ["oauth.api.key", "oauth.api.secret", "oauth.callback.url"] {

@@ -345,10 +345,11 @@ async fn handle(
             tokio::time::sleep(*delay).await;
             empty()
         }
-        Behaviour::Respond(status, headers, body) => headers.iter().fold(
-            ApiResponse::json(*status, body),
-            |resp, (name, value)| resp.with_header(name, value.as_str()),
-        ),
+        Behaviour::Respond(status, headers, body) => headers
+            .iter()
+            .fold(ApiResponse::json(*status, body), |resp, (name, value)| {
+                resp.with_header(name, value.as_str())
+            }),
         Behaviour::Hang => {
             tokio::select! {
                 _ = tokio::time::sleep(HANG_FOR) => {}

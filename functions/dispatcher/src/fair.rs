@@ -1,23 +1,29 @@
 //! Fair shares: one tenant's backlog or hanging endpoint never takes another
 //! tenant's turn.
 //!
-//! Two bounds apply to the sweep and to each stream batch alike:
+//! Three bounds apply to the sweep and to each stream batch alike:
 //! - a **share**: at most `instance_share` attempts per instance and
-//!   `org_share` per organization are started by one sweep (or batch); the
-//!   rest stay pending and due, for the next sweep. With the in-flight caps
-//!   this bounds the time one instance takes from a sweep to
-//!   ⌈instance_share / instance_in_flight⌉ × the attempt timeout.
+//!   `org_share` per organization are considered by one sweep (or batch);
+//!   the rest stay pending and due, for the next one;
 //! - **in flight**: at most `instance_in_flight` attempts per instance and
-//!   `org_in_flight` per organization run at once, so a hanging endpoint
-//!   holds only that many of the invocation's slots.
+//!   `org_in_flight` per organization run at once. A task waiting for its
+//!   owner's slot holds no slot of the invocation's global concurrency, so
+//!   a hanging endpoint holds only its own slots;
+//! - a **time budget**: once `instance_budget` has passed since an
+//!   instance's first attempt of this invocation, it starts no more; the
+//!   rest wait for the next sweep. One instance so takes at most the budget
+//!   plus one attempt timeout from a sweep.
 //!
 //! The selected work is interleaved round-robin, organization by organization
 //! and, within one, instance by instance, so every tenant's first attempt is
 //! among the first the invocation starts.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use futures_util::stream::{self, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// One unit of work and whose it is.
@@ -41,6 +47,8 @@ pub struct Shares {
     pub org_share: usize,
     pub instance_in_flight: usize,
     pub org_in_flight: usize,
+    /// The time one instance may take from one invocation.
+    pub instance_budget: Duration,
 }
 
 /// Keeps at most each owner's share of `work` (in the given order) and at
@@ -151,6 +159,55 @@ impl InFlight {
     }
 }
 
+/// Runs `attempt` over `work` (already [`select`]ed) under the in-flight
+/// caps, at most `concurrency` at once overall, and within each instance's
+/// time budget. `None` for work not started because its instance's budget
+/// was spent.
+pub async fn run<T, F, Fut, R>(
+    work: Vec<T>,
+    shares: &Shares,
+    concurrency: usize,
+    attempt: F,
+) -> Vec<Option<R>>
+where
+    T: Owned,
+    F: Fn(T) -> Fut,
+    Fut: Future<Output = R>,
+{
+    let in_flight = InFlight::default();
+    let global = Semaphore::new(concurrency.max(1));
+    let first_start: Mutex<HashMap<(String, u64), Instant>> = Mutex::default();
+    let (in_flight, global, first_start, attempt) = (&in_flight, &global, &first_start, &attempt);
+    let count = work.len().max(1);
+    stream::iter(work)
+        .map(|item| async move {
+            let _owner = in_flight
+                .acquire(shares, item.instance_id(), item.org_id())
+                .await;
+            let key = (item.org_id().to_string(), item.instance_id());
+            let spent = first_start
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
+                .map(Instant::elapsed);
+            if spent.is_some_and(|spent| spent >= shares.instance_budget) {
+                return None;
+            }
+            let _slot = global.acquire().await.expect("semaphore open");
+            first_start
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(key)
+                .or_insert_with(Instant::now);
+            Some(attempt(item).await)
+        })
+        // Every item waits on its owner's slots, not on a global slot, so
+        // all of them are polled; memory is bounded by the selection.
+        .buffer_unordered(count)
+        .collect()
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +228,7 @@ mod tests {
         org_share: 5,
         instance_in_flight: 2,
         org_in_flight: 4,
+        instance_budget: Duration::from_secs(60),
     };
 
     #[test]
@@ -199,6 +257,41 @@ mod tests {
         let work = vec![W(0, "a", 0), W(0, "b", 0), W(0, "a", 1)];
         let (kept, _) = select(work, &SHARES, 100);
         assert_eq!(kept, [W(0, "a", 0), W(0, "b", 0), W(0, "a", 1)]);
+    }
+
+    #[tokio::test]
+    async fn a_slow_instance_stops_at_its_budget_and_holds_only_its_slots() {
+        let shares = Shares {
+            instance_share: 100,
+            org_share: 100,
+            instance_in_flight: 2,
+            org_in_flight: 2,
+            instance_budget: Duration::from_millis(250),
+        };
+        let mut work: Vec<W> = (0..20).map(|i| W(1, "x", i)).collect();
+        work.extend((0..6).map(|i| W(2, "y", i)));
+        let (work, _) = select(work, &shares, 1000);
+        let started = Instant::now();
+        let done = run(work, &shares, 3, |w| async move {
+            if w.0 == 1 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            (w.0, started.elapsed())
+        })
+        .await;
+        let slow: Vec<_> = done.iter().flatten().filter(|(i, _)| *i == 1).collect();
+        let fast: Vec<_> = done.iter().flatten().filter(|(i, _)| *i == 2).collect();
+        assert_eq!(fast.len(), 6, "the other tenant ran all of its work");
+        assert!(
+            fast.iter().all(|(_, at)| *at < Duration::from_millis(150)),
+            "{fast:?}"
+        );
+        assert_eq!(
+            slow.len(),
+            4,
+            "two rounds of two in flight, then the budget: {slow:?}"
+        );
+        assert_eq!(done.iter().filter(|d| d.is_none()).count(), 16);
     }
 
     #[test]

@@ -17,7 +17,6 @@ pub mod schedule;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
-use futures_util::stream::{self, StreamExt};
 use futures_util::FutureExt;
 use serde_json::{json, Value};
 use shared::events::DeliveryStatus;
@@ -62,10 +61,11 @@ impl Default for DispatchConfig {
             sweep_batch: 100,
             sweep_scan: 1_000,
             shares: fair::Shares {
-                instance_share: 8,
-                org_share: 32,
+                instance_share: 100,
+                org_share: 400,
                 instance_in_flight: 4,
                 org_in_flight: 8,
+                instance_budget: StdDuration::from_secs(30),
             },
             unreadable_retry: Duration::minutes(5),
         }
@@ -80,7 +80,13 @@ pub struct App {
     /// One client per container: its connections are reused across
     /// invocations. DNS answers pass the network guard.
     pub http: reqwest::Client,
+    /// The ingestion spool, drained at the start of every sweep.
+    pub spool: Option<shared::spool::Spool>,
 }
+
+/// Receives of 10 spooled messages per sweep, at most: 500 webhooks a
+/// minute, far above what an outage leaves behind.
+pub const SPOOL_DRAIN_ROUNDS: usize = 50;
 
 impl App {
     pub fn new(store: Store, settings: Settings, config: DispatchConfig) -> Self {
@@ -91,11 +97,18 @@ impl App {
             settings,
             config,
             http,
+            spool: None,
         }
     }
 
+    pub fn with_spool(mut self, spool: shared::spool::Spool) -> Self {
+        self.spool = Some(spool);
+        self
+    }
+
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let (_, settings, store) = shared::settings::function_context().await?;
+        let (sdk, settings, store) = shared::settings::function_context().await?;
+        let spool = shared::spool::Spool::from_env(&sdk);
         let mut config = DispatchConfig::default();
         if let Ok(secs) = std::env::var("CALLBACK_TIMEOUT_SECONDS") {
             config.attempt_timeout = StdDuration::from_secs(secs.trim().parse()?);
@@ -117,7 +130,13 @@ impl App {
         shares.instance_in_flight =
             number("DISPATCH_INSTANCE_IN_FLIGHT", shares.instance_in_flight)?;
         shares.org_in_flight = number("DISPATCH_ORG_IN_FLIGHT", shares.org_in_flight)?;
-        Ok(Self::new(store, settings, config))
+        shares.instance_budget =
+            StdDuration::from_secs(number("DISPATCH_INSTANCE_BUDGET_SECONDS", 30)? as u64);
+        let app = Self::new(store, settings, config);
+        Ok(match spool {
+            Some(spool) => app.with_spool(spool),
+            None => app,
+        })
     }
 
     fn lease(&self) -> Duration {
@@ -452,6 +471,7 @@ where
 /// The `rate(1 minute)` trigger: attempts the pending notifications due by
 /// `now`, each owner within its fair share, with bounded concurrency.
 pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepReport, StoreError> {
+    drain_spool(app).await;
     let due = app
         .store
         .due_notifications(now, app.config.sweep_scan.max(1))
@@ -463,19 +483,18 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepReport, StoreEr
         deferred,
         ..Default::default()
     };
-    let in_flight = fair::InFlight::default();
-    let in_flight = &in_flight;
-    let outcomes: Vec<Result<Outcome, StoreError>> = stream::iter(chosen)
-        .map(|due| async move {
-            let _permits = in_flight
-                .acquire(&app.config.shares, due.instance_id, &due.org_id)
-                .await;
-            isolated(&due.id, attempt(app, &due.id, now)).await
-        })
-        .buffer_unordered(app.config.concurrency.max(1))
-        .collect()
-        .await;
+    let outcomes = fair::run(
+        chosen,
+        &app.config.shares,
+        app.config.concurrency,
+        |due| async move { isolated(&due.id, attempt(app, &due.id, now)).await },
+    )
+    .await;
     for outcome in outcomes {
+        let Some(outcome) = outcome else {
+            report.deferred += 1;
+            continue;
+        };
         match outcome {
             Ok(Outcome::Delivered) => report.delivered += 1,
             Ok(Outcome::RetryScheduled { .. }) => report.retrying += 1,
@@ -489,6 +508,26 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepReport, StoreEr
         }
     }
     Ok(report)
+}
+
+/// Stores what ingestion spooled while the state store was down (the same
+/// conditional writes, so nothing twice). Its new pending notifications reach
+/// the stream, and this sweep, like any others. A failure is logged: the
+/// messages stay queued for the next sweep.
+pub async fn drain_spool(app: &App) -> Option<shared::spool::DrainReport> {
+    let spool = app.spool.as_ref()?;
+    match spool.drain(&app.store, SPOOL_DRAIN_ROUNDS).await {
+        Ok(report) => {
+            if report.received > 0 {
+                tracing::info!(?report, "ingestion spool drained");
+            }
+            Some(report)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "ingestion spool not drained");
+            None
+        }
+    }
 }
 
 /// A stream record to attempt.
@@ -542,15 +581,16 @@ pub async fn handle_stream(app: &App, event: &Value) -> Value {
         .collect();
     let (chosen, deferred) = fair::select(records, &app.config.shares, usize::MAX);
     if deferred > 0 {
-        tracing::info!(deferred, "stream records over their fair share left for the sweep");
+        tracing::info!(
+            deferred,
+            "stream records over their fair share left for the sweep"
+        );
     }
-    let in_flight = fair::InFlight::default();
-    let in_flight = &in_flight;
-    let failures: Vec<Value> = stream::iter(chosen)
-        .map(|work| async move {
-            let _permits = in_flight
-                .acquire(&app.config.shares, work.instance_id, &work.org_id)
-                .await;
+    let failures: Vec<Value> = fair::run(
+        chosen,
+        &app.config.shares,
+        app.config.concurrency,
+        |work| async move {
             match isolated(&work.id, deliver(app, &work.id)).await {
                 Ok(_) => None,
                 // A panic is not reported back: Lambda would retry the batch
@@ -561,11 +601,15 @@ pub async fn handle_stream(app: &App, event: &Value) -> Value {
                     Some(json!({ "itemIdentifier": work.sequence }))
                 }
             }
-        })
-        .buffer_unordered(app.config.concurrency.max(1))
-        .filter_map(|f| async move { f })
-        .collect()
-        .await;
+        },
+    )
+    .await
+    .into_iter()
+    // Not started (the instance's budget was spent): still pending and
+    // due, the sweep takes it; not a failure of the batch.
+    .flatten()
+    .flatten()
+    .collect();
     json!({ "batchItemFailures": failures })
 }
 

@@ -143,7 +143,12 @@ pub fn header_ms(headers: &HeaderMap, name: &str) -> Option<i64> {
     if negative {
         return Some(0);
     }
-    Some(digits.parse::<i64>().unwrap_or(i64::MAX).min(MAX_HEADER_HINT))
+    Some(
+        digits
+            .parse::<i64>()
+            .unwrap_or(i64::MAX)
+            .min(MAX_HEADER_HINT),
+    )
 }
 
 #[cfg(test)]
