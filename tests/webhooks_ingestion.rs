@@ -1170,7 +1170,9 @@ async fn patching_events_on_or_the_store_moves_the_webhooks_at_the_store() {
         &path,
         Some(&s.auth),
         Some(&patch(
-            json!({"configuration": {"store.url": second.base_url}}),
+            // A new store needs its secret sent again (issue 15, point 4).
+            json!({"configuration": {"store.url": second.base_url,
+                                     "oauth.api.secret": "cs_test_secret"}}),
         )),
     )
     .await;
