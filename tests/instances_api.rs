@@ -800,3 +800,50 @@ async fn a_new_store_or_callback_url_needs_its_secrets_sent_again() {
     .await;
     assert_eq!(renamed.status, 200, "{}", renamed.body);
 }
+
+/// Issue 15, point 5: the guard's residuals. IPv4-compatible addresses,
+/// the local-use NAT64 prefix and well-known ports other than 80 and 443 are
+/// refused at creation, naming the field.
+#[tokio::test]
+async fn ipv4_compatible_local_nat64_and_system_ports_are_refused() {
+    let s = stack().await;
+    for callback in [
+        "http://[::127.0.0.1]/cb",
+        "http://[::a9fe:a9fe]/latest/meta-data",
+        "http://[64:ff9b:1::a00:1]/cb",
+        "https://mycoolapp.com:22/cb",
+        "http://93.184.216.34:25/cb",
+    ] {
+        let body = json!({"element": {"key": "one"}, "name": "guarded", "configuration": {
+            "event.notification.enabled": true,
+            "event.notification.callback.url": callback,
+            "one.webhook.username": "admin", "one.webhook.password": "pw"}});
+        let reply = call(
+            &s.app,
+            "POST",
+            "/elements/api-v2/instances",
+            Some(&s.auth),
+            Some(&body.to_string()),
+        )
+        .await;
+        assert_eq!(reply.status, 400, "{callback}: {}", reply.body);
+        assert_eq!(
+            reply.body["field"], "configuration.event.notification.callback.url",
+            "{callback}: {}",
+            reply.body
+        );
+    }
+    let allowed = json!({"element": {"key": "one"}, "name": "guarded", "configuration": {
+        "event.notification.enabled": true,
+        "event.notification.callback.url": "https://mycoolapp.com:8443/cb",
+        "one.webhook.username": "admin", "one.webhook.password": "pw"}});
+    let reply = call(
+        &s.app,
+        "POST",
+        "/elements/api-v2/instances",
+        Some(&s.auth),
+        Some(&allowed.to_string()),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}

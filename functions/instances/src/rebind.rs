@@ -56,8 +56,12 @@ pub fn check(
     changes: Option<&Map<String, Value>>,
 ) -> Result<(), ApiError> {
     let mut missing: Vec<&str> = Vec::new();
+    // A new destination; removing a URL sends nothing anywhere (validation
+    // then names it as required).
     let changed = |next: &Configuration, key: &str| {
-        current.contains_key(key) && current.get(key) != next.get(key)
+        current.contains_key(key)
+            && next.get(key).is_some_and(|v| !v.is_null())
+            && current.get(key) != next.get(key)
     };
     if changed(next, STORE_URL) {
         let generated = generated(element);
