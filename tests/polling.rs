@@ -888,3 +888,83 @@ async fn a_failed_update_takes_back_only_the_membership_it_wrote() {
         .unwrap();
     assert!(!s.app.store.interval_in_use(13).await.unwrap());
 }
+
+/// Issue 15, point 1: a store's hostile rate-limit headers. A negative
+/// `X-Rate-Limit-Time-Reset-Ms` was a hot loop against the store; a
+/// `Retry-After` of 9999999999999999 made chrono panic. Now each wait has a
+/// floor, each value is clamped, and a wait past the poll's patience ends
+/// the poll at once with the cursor unchanged.
+#[tokio::test]
+async fn hostile_rate_limit_headers_neither_spin_nor_panic() {
+    use ce_tests::receiver::{start_receiver, Behaviour};
+    let s = served_stack().await;
+    let store = start_receiver(None, None).await;
+    let base = store
+        .url
+        .trim_end_matches(ce_tests::receiver::CALLBACK_PATH);
+    let mut body = ce_tests::seeds::filled("002_openconnectors_bigcommerce_2.json");
+    let cfg = body["configuration"].as_object_mut().unwrap();
+    for k in ["oauth.api.key", "oauth.api.secret", "oauth.callback.url"] {
+        cfg.remove(k);
+    }
+    cfg.insert("username".into(), json!("bc-user"));
+    cfg.insert("password".into(), json!("bc-token"));
+    cfg.insert("store.url".into(), json!(format!("{base}/api/v2")));
+    store.set_default(Behaviour::Respond(200, vec![], json!([])));
+    let created = create(&s, body).await;
+    let instance = load(&s, &created["id"]).await;
+    let too_many = |name: &str, value: &str| {
+        Behaviour::Respond(429, vec![(name.to_string(), value.to_string())], json!({}))
+    };
+
+    // A negative reset: waited out at the 1 s floor, a few times, then the
+    // poll stops. Patience of 3 s per resource, three resources.
+    let mut poller = s.poller.clone();
+    poller.config.max_throttle_wait = Duration::seconds(3);
+    store.set_default(too_many("x-rate-limit-time-reset-ms", "-5"));
+    let before = store.received().len();
+    let started = std::time::Instant::now();
+    let report = tokio::time::timeout(
+        StdDuration::from_secs(40),
+        poll_instance(&poller, &instance, Utc::now()),
+    )
+    .await
+    .expect("the poll ends: no hot loop");
+    assert!(
+        matches!(report.outcome, PollOutcome::Incomplete(_)),
+        "{report:?}"
+    );
+    let calls = store.received().len() - before;
+    assert!(calls <= 3 * 4, "{calls} calls in {:?}", started.elapsed());
+
+    // Values far past any clock: no panic, no wait, the cursor stays.
+    for (name, value) in [
+        ("retry-after", "9999999999999999"),
+        ("x-rate-limit-time-reset-ms", "9223372036854775807"),
+        ("x-rate-limit-time-reset-ms", "-9223372036854775808"),
+    ] {
+        store.set_default(too_many(name, value));
+        let started = std::time::Instant::now();
+        let report = tokio::time::timeout(
+            StdDuration::from_secs(40),
+            poll_instance(&poller, &instance, Utc::now()),
+        )
+        .await
+        .expect("the poll ends");
+        assert!(
+            matches!(report.outcome, PollOutcome::Incomplete(_)),
+            "{name}: {value}: {report:?}"
+        );
+        if !value.starts_with('-') {
+            assert!(
+                started.elapsed() < StdDuration::from_secs(5),
+                "{name}: {value}: a wait past patience is not slept: {:?}",
+                started.elapsed()
+            );
+        }
+    }
+    // The store recovers: the next poll completes.
+    store.set_default(Behaviour::Respond(200, vec![], json!([])));
+    let report = poll_instance(&s.poller, &instance, Utc::now()).await;
+    assert_eq!(report.outcome, PollOutcome::Completed, "{report:?}");
+}

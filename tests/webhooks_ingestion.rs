@@ -1170,7 +1170,9 @@ async fn patching_events_on_or_the_store_moves_the_webhooks_at_the_store() {
         &path,
         Some(&s.auth),
         Some(&patch(
-            json!({"configuration": {"store.url": second.base_url}}),
+            // A new store needs its secret sent again (issue 15, point 4).
+            json!({"configuration": {"store.url": second.base_url,
+                                     "oauth.api.secret": "cs_test_secret"}}),
         )),
     )
     .await;
@@ -1212,4 +1214,157 @@ async fn patching_events_on_or_the_store_moves_the_webhooks_at_the_store() {
         second.registered().is_empty(),
         "turning events off unsubscribes"
     );
+}
+
+// ------------------------------------------------- the table down (issue 15, point 6)
+
+/// Posts a vendor's request to the served stack, as the vendor would.
+async fn post_delivery(url: &str, headers: &[(String, String)], body: &[u8]) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let mut req = client.post(url).body(body.to_vec());
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    match req.send().await {
+        Ok(resp) => (
+            resp.status().as_u16(),
+            resp.text().await.unwrap_or_default(),
+        ),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+/// Sends `n` verified deliveries while DynamoDB is down (each answered 2xx,
+/// spooled), ten of them twice as a vendor re-send, brings DynamoDB back and
+/// sweeps: every delivery is stored and delivered exactly once.
+async fn deliveries_survive_the_table_down<F, Fut>(
+    s: &Stack,
+    proxy: &ce_tests::outage::OutageProxy,
+    receiver: &ce_tests::receiver::Receiver,
+    instance_id: &Value,
+    n: usize,
+    send: F,
+) where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = (u16, String)>,
+{
+    use futures_util::stream::{self, StreamExt};
+    // One delivery while the table is up: the function has read the
+    // instance, as a live container has.
+    let (status, body) = send(0).await;
+    assert_eq!(status, 200, "{body}");
+
+    proxy.down();
+    let send = &send;
+    let answers: Vec<(usize, u16, String)> = stream::iter(1..=n)
+        .map(|i| async move {
+            let (status, body) = send(i).await;
+            (i, status, body)
+        })
+        .buffer_unordered(10)
+        .collect()
+        .await;
+    for (i, status, body) in &answers {
+        assert!(
+            (200..300).contains(status),
+            "delivery {i} during the outage: {status} {body}"
+        );
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["spooled"].as_array().map(Vec::len), Some(1), "{body}");
+    }
+    // The vendor re-sends ten of them (a lost answer): spooled again.
+    for i in 1..=10 {
+        assert_eq!(send(i).await.0, 200);
+    }
+    proxy.up();
+
+    let mut sweeps = 0;
+    while receiver.accepted_ids().len() < n + 1 && sweeps < 10 {
+        dispatcher::sweep(&s.dispatcher, chrono::Utc::now())
+            .await
+            .unwrap();
+        sweeps += 1;
+    }
+    let accepted = receiver.accepted_ids();
+    assert_eq!(accepted.len(), n + 1, "every delivery reached the callback");
+    assert!(
+        accepted.values().all(|times| *times == 1),
+        "each exactly once: {accepted:?}"
+    );
+    assert_eq!(events_of(s, instance_id).await.len(), n + 1);
+    // The spool is empty: a last drain finds nothing.
+    let last = dispatcher::drain_spool(&s.dispatcher).await.unwrap();
+    assert_eq!(last.received, 0, "{last:?}");
+}
+
+#[tokio::test]
+async fn the_table_down_during_one_deliveries_loses_nothing() {
+    let moto = std::env::var("AWS_ENDPOINT_URL").expect("make test sets AWS_ENDPOINT_URL");
+    let proxy = ce_tests::outage::OutageProxy::start(&moto).await;
+    let s = ce_tests::served_stack_via(&proxy.endpoint).await;
+    let receiver = ce_tests::receiver::start_receiver(None, None).await;
+    let mut body = instance_body(
+        "one",
+        json!({"one.webhook.username": "admin", "one.webhook.password": "s3cret-pass"}),
+    );
+    body["configuration"]["event.notification.callback.url"] = json!(receiver.url);
+    let instance = create(&s, body).await;
+    let url = s.url(&format!("/events/one/{}", instance["id"]));
+    deliveries_survive_the_table_down(&s, &proxy, &receiver, &instance["id"], 100, |i| {
+        let d = one::delivery(
+            &one::client_logged(&format!("cust-{i}"), "2026-11-23T10:15:30Z"),
+            "admin",
+            "s3cret-pass",
+        );
+        let url = url.clone();
+        async move { post_delivery(&url, &d.headers, &d.body).await }
+    })
+    .await;
+}
+
+/// The issue's case: WooCommerce never retries. Needs the WooCommerce
+/// simulator (OAuth 1.0a over http) to create the instance.
+#[tokio::test]
+async fn the_table_down_during_woocommerce_deliveries_loses_nothing() {
+    let moto = std::env::var("AWS_ENDPOINT_URL").expect("make test sets AWS_ENDPOINT_URL");
+    let proxy = ce_tests::outage::OutageProxy::start(&moto).await;
+    let s = ce_tests::served_stack_via(&proxy.endpoint).await;
+    let receiver = ce_tests::receiver::start_receiver(None, None).await;
+    let store = woocommerce::start_store("ck_test_key", "cs_test_secret").await;
+    let mut body = instance_body(
+        "woocommercerest",
+        json!({"store.url": store.base_url, "oauth.api.key": "ck_test_key",
+               "oauth.api.secret": "cs_test_secret", "event.vendor.type": "webhook"}),
+    );
+    body["configuration"]["event.notification.callback.url"] = json!(receiver.url);
+    let instance = create(&s, body).await;
+    let hook = store
+        .registered()
+        .into_iter()
+        .find(|h| h.topic == "order.updated")
+        .unwrap();
+    let source = store.source();
+    deliveries_survive_the_table_down(&s, &proxy, &receiver, &instance["id"], 100, |i| {
+        let order = woocommerce::order_payload(
+            1000 + i as u64,
+            "completed",
+            "2026-11-20T10:00:00",
+            "2026-11-23T11:00:00",
+        );
+        let d = woocommerce::delivery(
+            "order.updated",
+            &source,
+            hook.id,
+            &format!("d-{i}"),
+            &hook.secret,
+            &order,
+        );
+        let url = hook.delivery_url.clone();
+        async move { woocommerce::send(&d, &url).await }
+    })
+    .await;
 }

@@ -80,7 +80,7 @@ impl Event {
 /// One version of one object: (hub resource, object id, modified). A poll
 /// and a webhook that saw the same version mark it alike, so whichever
 /// stores it second finds it already notified.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ObjectVersion {
     pub resource: String,
     pub object_id: String,
@@ -105,7 +105,8 @@ impl Source {
 }
 
 /// One callback to be delivered: 1..n events and the raw vendor data.
-#[derive(Debug, Clone, PartialEq)]
+/// Serializable so that the ingestion spool can carry it (shared::spool).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     /// Stable across delivery attempts and across vendor retries of the same
     /// change: derived from the instance and the vendor's dedupe key.

@@ -117,10 +117,16 @@ async fn assemble(store: Store, settings: Settings, auth: String, org_id: String
     let rule_prefix = format!("t{}-", &shared::ids::new_request_id()[..12]);
     let schedules =
         instances::schedules::PollSchedules::new(events.clone(), &rule_prefix, TEST_POLLER_ARN);
+    // The ingestion spool, straight to the local server (never through an
+    // outage proxy in front of DynamoDB).
+    let spool = ce_local::queues::create_spool(&sdk, &rule_prefix)
+        .await
+        .expect("the spool queue is created on the local server");
     Stack {
         app: instances::App::new(store.clone(), settings.clone()).with_schedules(schedules),
-        webhooks: webhooks::App::new(store.clone(), settings.clone()),
-        dispatcher: dispatcher::App::new(store.clone(), settings.clone(), test_dispatch_config()),
+        webhooks: webhooks::App::new(store.clone(), settings.clone()).with_spool(spool.clone()),
+        dispatcher: dispatcher::App::new(store.clone(), settings.clone(), test_dispatch_config())
+            .with_spool(spool),
         poller: poller::App::new(
             store,
             settings,

@@ -4,6 +4,7 @@
 //! [`handle`] is a plain async function over an [`App`], so tests and the
 //! local runner call exactly what Lambda calls.
 
+pub mod rebind;
 mod routes;
 pub mod schedules;
 

@@ -347,6 +347,14 @@ pub async fn patch(
     let current = load_owned(app, account, id).await?;
     let mut next = current.clone();
     apply_patch(&mut next, patch)?;
+    // Before anything reaches the new host: a changed store or callback URL
+    // needs the secrets bound to it sent again.
+    crate::rebind::check(
+        current.element(),
+        &current.configuration,
+        &mut next.configuration,
+        patch.get("configuration").and_then(Value::as_object),
+    )?;
     next.events = config::validate_configuration(
         next.element(),
         &mut next.configuration,

@@ -229,8 +229,11 @@ pub async fn poll_resource(
                 Ok(page) => page,
                 Err(PollFailure::RateLimited(wait)) => {
                     report.throttled += 1;
-                    let wait = clamp_wait(wait);
-                    throttle_waited += wait;
+                    // A store's hint is clamped: never below the floor (a 0 or
+                    // negative reset would be a hot loop); one longer than the
+                    // patience left ends the poll now, cursor unchanged.
+                    let wait = wait.max(MIN_THROTTLE_WAIT);
+                    throttle_waited += wait.min(app.config.max_throttle_wait + MIN_THROTTLE_WAIT);
                     if throttle_waited > app.config.max_throttle_wait {
                         incomplete(&mut report, "rate limited past this poll's patience".into());
                         return report;
@@ -266,8 +269,8 @@ pub async fn poll_resource(
                 return report;
             }
             if let Some(pause) = page.pause {
-                let pause = clamp_wait(pause);
-                throttle_waited += pause;
+                let pause = pause.max(Duration::zero());
+                throttle_waited += pause.min(app.config.max_throttle_wait + MIN_THROTTLE_WAIT);
                 if throttle_waited > app.config.max_throttle_wait {
                     incomplete(
                         &mut report,
@@ -325,12 +328,8 @@ pub async fn poll_resource(
     report
 }
 
-/// The longest single wait a store can ask for; and never a negative one.
-const MAX_WAIT_SECS: i64 = 60;
-
-fn clamp_wait(wait: Duration) -> Duration {
-    wait.clamp(Duration::zero(), Duration::seconds(MAX_WAIT_SECS))
-}
+/// The shortest wait for a rate limit, whatever the store says.
+pub const MIN_THROTTLE_WAIT: Duration = Duration::seconds(1);
 
 /// A page's objects as changes inside the window, and what the page says
 /// about the next one. Objects outside the window are counted, not lost.

@@ -9,6 +9,7 @@
 //! lost.
 
 mod instance_id;
+pub mod recent;
 
 use base64::Engine;
 use chrono::Utc;
@@ -20,7 +21,8 @@ use shared::error::ApiError;
 use shared::events::{Notification, ObjectVersion, Source, MAX_EVENTS_PER_WEBHOOK_NOTIFICATION};
 use shared::model::Instance;
 use shared::settings::Settings;
-use shared::store::{Store, Stored};
+use shared::spool::{Spool, SpooledBatch};
+use shared::store::{Store, StoreError, Stored};
 use shared::webhook::{WebhookContent, WebhookRequest};
 use tracing::Instrument;
 
@@ -30,16 +32,35 @@ pub use instance_id::parse_instance_id;
 pub struct App {
     pub store: Store,
     pub settings: Settings,
+    /// Where verified webhooks go when the state store cannot take them.
+    pub spool: Option<Spool>,
+    /// Instances read recently, to verify webhooks while the state store is
+    /// unreachable (see [`recent`]).
+    recent: recent::RecentInstances,
 }
 
 impl App {
     pub fn new(store: Store, settings: Settings) -> Self {
-        Self { store, settings }
+        Self {
+            store,
+            settings,
+            spool: None,
+            recent: recent::RecentInstances::default(),
+        }
+    }
+
+    pub fn with_spool(mut self, spool: Spool) -> Self {
+        self.spool = Some(spool);
+        self
     }
 
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let (_, settings, store) = shared::settings::function_context().await?;
-        Ok(Self::new(store, settings))
+        let (sdk, settings, store) = shared::settings::function_context().await?;
+        let app = Self::new(store, settings);
+        Ok(match Spool::from_env(&sdk) {
+            Some(spool) => app.with_spool(spool),
+            None => app,
+        })
     }
 }
 
@@ -93,7 +114,21 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         ));
     }
 
-    let candidates = find_instances(app, element, instance_segment.as_deref(), &webhook).await?;
+    let named = instance_segment.as_deref().and_then(parse_instance_id);
+    let candidates = match find_instances(app, element, instance_segment.as_deref(), &webhook).await
+    {
+        Ok(found) => {
+            app.recent.remember(&found);
+            found
+        }
+        // The state store is down: an instance read in the last minutes
+        // still verifies its webhook, so the delivery can be spooled.
+        Err(ApiError::Unavailable(why)) => match named.and_then(|id| app.recent.get(id)) {
+            Some(instance) if instance.element_key == element.key() => vec![instance],
+            _ => return Err(ApiError::Unavailable(why)),
+        },
+        Err(e) => return Err(e),
+    };
     let verified: Vec<Instance> = candidates
         .into_iter()
         .filter(
@@ -137,6 +172,7 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     }
 
     let mut stored_ids = Vec::new();
+    let mut spooled_ids = Vec::new();
     let mut duplicates = 0;
     let mut dropped = 0;
     for instance in &verified {
@@ -162,19 +198,29 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
             .instrument(shared::logging::instance_span(instance.id))
             .await?;
         match stored {
-            Stored::New => stored_ids.extend(batch.iter().map(|n| n.id.clone())),
-            Stored::Duplicate => duplicates += 1,
+            Durable::Stored(Stored::New) => stored_ids.extend(batch.iter().map(|n| n.id.clone())),
+            Durable::Stored(Stored::Duplicate) => duplicates += 1,
+            Durable::Spooled => spooled_ids.extend(batch.iter().map(|n| n.id.clone())),
         }
     }
-    Ok(ApiResponse::json(
-        200,
-        &json!({
-            "accepted": stored_ids.len(),
-            "eventIds": stored_ids,
-            "duplicates": duplicates,
-            "dropped": dropped,
-        }),
-    ))
+    let mut body = json!({
+        "accepted": stored_ids.len() + spooled_ids.len(),
+        "eventIds": stored_ids,
+        "duplicates": duplicates,
+        "dropped": dropped,
+    });
+    if !spooled_ids.is_empty() {
+        // Durable in the spool; the ids are final (derived from the dedupe
+        // key), stored when the spool drains.
+        body["spooled"] = json!(spooled_ids);
+    }
+    Ok(ApiResponse::json(200, &body))
+}
+
+/// Where a verified batch is durable.
+enum Durable {
+    Stored(Stored),
+    Spooled,
 }
 
 /// Stores one instance's notifications of a webhook: all of them, or none if
@@ -185,22 +231,14 @@ async fn store_batch(
     batch: &[Notification],
     versions: &[ObjectVersion],
     webhook_id: &str,
-) -> Result<Stored, ApiError> {
-    let stored = match batch {
-        // With the markers of the versions it reports, in one transaction,
-        // so the reconciliation poll does not deliver them again (and a
-        // version the poll delivered first is not delivered by this one).
-        [single] if !versions.is_empty() => {
-            match app
-                .store
-                .put_notification_with_markers(single, versions)
-                .await?
-            {
-                true => Stored::New,
-                false => Stored::Duplicate,
-            }
-        }
-        _ => app.store.put_notifications(batch).await?,
+) -> Result<Durable, ApiError> {
+    // With the markers of the versions it reports, in one transaction, so
+    // the reconciliation poll does not deliver them again (and a version the
+    // poll delivered first is not delivered by this one).
+    let stored = match shared::spool::store_batch(&app.store, batch, versions).await {
+        Ok(stored) => stored,
+        Err(StoreError::Unavailable(why)) => return spool(app, batch, versions, why).await,
+        Err(e) => return Err(e.into()),
     };
     let events: usize = batch.iter().map(|n| n.events.len()).sum();
     let event_ids: Vec<&str> = batch.iter().map(|n| n.id.as_str()).collect();
@@ -223,7 +261,43 @@ async fn store_batch(
         duplicate = matches!(stored, Stored::Duplicate),
         "webhook stored"
     );
-    Ok(stored)
+    Ok(Durable::Stored(stored))
+}
+
+/// The state store failed: the verified batch goes to the spool, and the
+/// vendor gets its 2xx. Without a spool, or if SQS fails too, the answer is
+/// the 503 it always was.
+async fn spool(
+    app: &App,
+    batch: &[Notification],
+    versions: &[ObjectVersion],
+    why: String,
+) -> Result<Durable, ApiError> {
+    let Some(spool) = &app.spool else {
+        return Err(StoreError::Unavailable(why).into());
+    };
+    let spooled = SpooledBatch {
+        notifications: batch.to_vec(),
+        versions: versions.to_vec(),
+    };
+    match spool.send(&spooled).await {
+        Ok(()) => {
+            let event_ids: Vec<&str> = batch.iter().map(|n| n.id.as_str()).collect();
+            tracing::warn!(error = %why, event_ids = event_ids.join(","),
+                "state store unavailable; verified webhook spooled");
+            if let Some(first) = batch.first() {
+                shared::metrics::emit_alarmed(
+                    &first.element_key,
+                    &[("WebhooksSpooled", 1.0, shared::metrics::Unit::Count)],
+                );
+            }
+            Ok(Durable::Spooled)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, store_error = %why, "webhook neither stored nor spooled");
+            Err(StoreError::Unavailable(why).into())
+        }
+    }
 }
 
 /// The instances a webhook is for: the one named in the URL, or every

@@ -49,7 +49,9 @@ mod poll_state;
 pub use accounts::{Account, NewAccount};
 pub use instances::PageCursor;
 pub use intervals::UNCONFIRMED_MEMBER_GRACE_MINUTES;
-pub use notifications::{AttemptRecord, Claim, Completion, Stored, PENDING_SHARDS, RETENTION_DAYS};
+pub use notifications::{
+    AttemptRecord, Claim, Completion, DueNotification, Stored, PENDING_SHARDS, RETENTION_DAYS,
+};
 pub use poll_state::{CursorState, ObjectVersion, PollCheckpoint, MARKER_RETENTION_DAYS};
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};

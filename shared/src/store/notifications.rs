@@ -360,6 +360,14 @@ pub struct Claim {
     pub lease_owner: String,
 }
 
+/// A due notification and its owners, for the sweep's fair shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueNotification {
+    pub id: String,
+    pub instance_id: u64,
+    pub org_id: String,
+}
+
 /// How an attempt ended, as recorded on the notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completion {
@@ -552,6 +560,103 @@ impl Store {
             }
         }
         Ok(ids)
+    }
+
+    /// Pending notifications due by `now`, with whose they are, reading up to
+    /// `scan_per_shard` of each shard in due order. The sweep reads further
+    /// than it will attempt, so that one tenant's backlog at the head of a
+    /// shard cannot hide another tenant's notification behind it.
+    ///
+    /// The `by-due` index holds keys only; owners come from one BatchGetItem
+    /// per 100 ids (projected to three small attributes).
+    pub async fn due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        scan_per_shard: usize,
+    ) -> Result<Vec<DueNotification>, StoreError> {
+        let mut ids = Vec::new();
+        for shard in 0..PENDING_SHARDS {
+            let mut start = None;
+            let mut read = 0usize;
+            loop {
+                let page = (scan_per_shard - read).min(1_000) as i32;
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.tables.notifications)
+                    .index_name(BY_DUE_INDEX)
+                    .key_condition_expression("pending_shard = :p AND next_attempt_at <= :now")
+                    .expression_attribute_values(":p", s(format!("p{shard}")))
+                    .expression_attribute_values(":now", n(now.timestamp_millis()))
+                    .limit(page.max(1))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                for item in out.items() {
+                    ids.push(get_s(item, "id")?);
+                }
+                read += out.items().len();
+                start = out.last_evaluated_key;
+                if start.is_none() || read >= scan_per_shard {
+                    break;
+                }
+            }
+        }
+        let mut owners = std::collections::HashMap::new();
+        for chunk in ids.chunks(100) {
+            let mut keys: Vec<Item> = chunk
+                .iter()
+                .map(|id| Item::from([("id".to_string(), s(id))]))
+                .collect();
+            // Unprocessed keys are asked again a few times; any left are
+            // simply not attempted in this sweep.
+            for _ in 0..4 {
+                if keys.is_empty() {
+                    break;
+                }
+                let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .projection_expression("id, instance_id, org_id")
+                    .build()
+                    .map_err(|e| StoreError::Config(e.to_string()))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.tables.notifications, request)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                for item in out
+                    .responses
+                    .as_ref()
+                    .and_then(|r| r.get(&self.tables.notifications))
+                    .into_iter()
+                    .flatten()
+                {
+                    let instance_id = get_s(item, "instance_id")?.parse().map_err(|_| {
+                        StoreError::Corrupt("notification instance id is not numeric".into())
+                    })?;
+                    owners.insert(get_s(item, "id")?, (instance_id, get_s(item, "org_id")?));
+                }
+                keys = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.tables.notifications))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+        }
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| {
+                let (instance_id, org_id) = owners.remove(&id)?;
+                Some(DueNotification {
+                    id,
+                    instance_id,
+                    org_id,
+                })
+            })
+            .collect())
     }
 
     /// Puts a notification back in the queue, due now, with a fresh retry
