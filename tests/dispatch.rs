@@ -231,7 +231,11 @@ async fn an_exhausted_schedule_fails_the_notification_and_replay_delivers_it() {
     )
     .await;
     assert_eq!(retry.status, 202, "{}", retry.body);
-    assert_eq!(retry.body["status"], "pending");
+    assert_eq!(retry.body["deliveryStatus"], "pending");
+    assert_eq!(
+        retry.body["status"], "DISPATCHED",
+        "attempted before: Cloud Elements' word"
+    );
     let report = sweep(&s.dispatcher, Utc::now()).await.unwrap();
     assert_eq!(report.delivered, 1, "{report:?}");
     assert_eq!(status_of(&s, &id).await, DeliveryStatus::Delivered);

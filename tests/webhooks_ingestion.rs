@@ -118,7 +118,8 @@ async fn woocommerce_webhooks_are_registered_then_deliveries_become_events() {
     let events = events_of(&s, &instance["id"]).await;
     assert_eq!(events.len(), 1, "{events:?}");
     let e = &events[0];
-    assert_eq!(e["status"], "pending");
+    assert_eq!(e["status"], "RECEIVED", "Cloud Elements' word");
+    assert_eq!(e["deliveryStatus"], "pending");
     assert_eq!(e["source"], "webhook");
     assert_eq!(e["events"][0]["objectType"], "orders");
     assert_eq!(e["events"][0]["objectId"], "727");

@@ -71,6 +71,9 @@ async fn route(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     match (segs.as_slice(), &req.method) {
         (["instances"], &Method::POST) => routes::create(app, &account, req).await,
         (["instances"], &Method::GET) => routes::list(app, &account, req).await,
+        (["instances", "events"], &Method::GET) => {
+            routes::list_org_events(app, &account, req).await
+        }
         (["instances", "events", event_id], &Method::GET) => {
             shared::logging::record_event(event_id);
             routes::get_event(app, &account, req, event_id).await
@@ -83,6 +86,10 @@ async fn route(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         }
         (["instances", id, "events", "recover"], &Method::POST) => {
             routes::recover_events(app, &account, req, id).await
+        }
+        (["instances", id, "events", event_id], &Method::GET) => {
+            shared::logging::record_event(event_id);
+            routes::get_instance_event(app, &account, req, id, event_id).await
         }
         (["instances", id, "events", event_id, "retry"], &Method::POST) => {
             shared::logging::record_event(event_id);

@@ -7,9 +7,9 @@ use shared::auth::instance_token_hash;
 use shared::config::{self, values::json_type, InstanceBody};
 use shared::elements::RegistrationContext;
 use shared::error::ApiError;
-use shared::events::{DeliveryStatus, StoredNotification};
+use shared::events::{EventFilter, StoredNotification};
 use shared::model::Instance;
-use shared::store::{Account, PageCursor, StoreError};
+use shared::store::{Account, EventScope, PageCursor, StoreError};
 
 use crate::App;
 
@@ -276,8 +276,9 @@ pub async fn list(app: &App, account: &Account, req: &ApiRequest) -> Result<ApiR
     Ok(paged(items, next))
 }
 
-/// `GET /instances/{id}/events`: the instance's notifications, newest first,
-/// optionally `?status=pending|delivered|failed|queued`.
+/// `GET /instances/{id}/events`: the instance's notifications, newest
+/// first; `?status=` in our words or Cloud Elements' (`NOTIFIED`, …),
+/// `?since=`/`?until=` (RFC 3339) on the creation time.
 pub async fn list_events(
     app: &App,
     account: &Account,
@@ -285,24 +286,61 @@ pub async fn list_events(
     id: &str,
 ) -> Result<ApiResponse, ApiError> {
     let instance = load_owned(app, account, id).await?;
+    list_in(app, req, EventScope::Instance(instance.id)).await
+}
+
+/// `GET /instances/events`: the organization's notifications across its
+/// instances, with the same paging and filters.
+pub async fn list_org_events(
+    app: &App,
+    account: &Account,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    if account.element_token.is_some() {
+        // A token names one instance; the organization's log is not its own.
+        return Err(ApiError::Unauthorized(
+            "an Element token reaches one instance's events only".into(),
+        ));
+    }
+    list_in(app, req, EventScope::Organization(&account.org_id)).await
+}
+
+async fn list_in(
+    app: &App,
+    req: &ApiRequest,
+    scope: EventScope<'_>,
+) -> Result<ApiResponse, ApiError> {
     let (page_size, cursor) = page_params(req)?;
-    let status = match req.query_param("status") {
-        None => None,
-        Some(raw) => Some(DeliveryStatus::parse(raw.trim()).ok_or_else(|| {
+    let mut filter = match req.query_param("status") {
+        None => EventFilter::default(),
+        Some(raw) => shared::events::status_filter(raw.trim()).ok_or_else(|| {
             ApiError::field(
                 "status",
-                format!("must be pending, delivered, failed or queued, got '{raw}'"),
+                format!(
+                    "must be pending, delivered, failed or queued, or Cloud Elements' NEW, RECEIVED, DISPATCHED, CONSUMED or NOTIFIED; got '{raw}'"
+                ),
             )
-        })?),
+        })?,
     };
+    filter.since = time_param(req, "since")?;
+    filter.until = time_param(req, "until")?;
     let (items, next) = app
         .store
-        .list_notifications(instance.id, status, page_size, cursor.as_ref())
+        .list_events(scope, &filter, page_size, cursor.as_ref())
         .await?;
     Ok(paged(
         items.iter().map(StoredNotification::to_api_json).collect(),
         next,
     ))
+}
+
+fn time_param(req: &ApiRequest, name: &str) -> Result<Option<chrono::DateTime<Utc>>, ApiError> {
+    match req.query_param(name) {
+        None => Ok(None),
+        Some(raw) => chrono::DateTime::parse_from_rfc3339(raw.trim())
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| ApiError::field(name, format!("must be an RFC 3339 time, got '{raw}'"))),
+    }
 }
 
 /// `GET /instances/events/{eventId}`: one notification of the caller's.
@@ -318,6 +356,28 @@ pub async fn get_event(
         .await?
         .filter(|n| n.notification.org_id == account.org_id)
         .ok_or_else(|| ApiError::NotFound(format!("no event with id {event_id}")))?;
+    if account.element_token.is_some() {
+        // The token must be the event's instance's.
+        load_owned(app, account, &stored.notification.instance_id.to_string()).await?;
+    }
+    Ok(ApiResponse::json(200, &stored.to_api_json()))
+}
+
+/// `GET /instances/{id}/events/{eventId}`: one notification of the instance.
+pub async fn get_instance_event(
+    app: &App,
+    account: &Account,
+    _req: &ApiRequest,
+    id: &str,
+    event_id: &str,
+) -> Result<ApiResponse, ApiError> {
+    let instance = load_owned(app, account, id).await?;
+    let stored = app
+        .store
+        .get_notification(event_id)
+        .await?
+        .filter(|n| n.notification.instance_id == instance.id)
+        .ok_or_else(|| ApiError::NotFound(format!("no event {event_id} of instance {id}")))?;
     Ok(ApiResponse::json(200, &stored.to_api_json()))
 }
 
@@ -545,6 +605,7 @@ async fn load_owned(app: &App, account: &Account, id: &str) -> Result<Instance, 
         .filter(|r| r.org_id == account.org_id)
         .ok_or_else(|| not_found(id))?;
     shared::logging::record_instance(record.id);
+    shared::auth::check_instance_token(account, &record.token_hash)?;
     record.open(&app.settings.secrets)
 }
 

@@ -567,12 +567,26 @@ fn notification_of(
             )
         })
         .collect();
-    let raw = Value::Array(chunk.iter().map(|(c, _)| c.object.clone()).collect()).to_string();
     let key = chunk
         .iter()
         .map(|(_, v)| format!("{}:{}:{}", v.resource, v.object_id, v.modified_ms))
         .collect::<Vec<_>>()
         .join(",");
+    let dedupe_key = format!("poll:{}", shared::events::body_digest(key.as_bytes()));
+    // Cloud Elements' poller shape: clients find a poll's callback by
+    // `message.raw.objectType`, and its records under the resource's name.
+    let mut raw = serde_json::Map::new();
+    raw.insert("objectType".into(), json!(poll.name));
+    raw.insert("instance_id".into(), json!(instance.id));
+    raw.insert(
+        "eventId".into(),
+        json!(shared::events::notification_id(instance.id, &dedupe_key)),
+    );
+    raw.insert(
+        poll.name.clone(),
+        Value::Array(chunk.iter().map(|(c, _)| c.object.clone()).collect()),
+    );
+    let raw = Value::Object(raw).to_string();
     Notification::batch(
         instance.id,
         &instance.org_id,
@@ -580,7 +594,7 @@ fn notification_of(
         Source::Polling,
         events,
         &raw,
-        &format!("poll:{}", shared::events::body_digest(key.as_bytes())),
+        &dedupe_key,
         MAX_EVENTS_PER_POLL_NOTIFICATION,
         Utc::now(),
     )

@@ -50,7 +50,8 @@ pub use accounts::{Account, NewAccount};
 pub use instances::PageCursor;
 pub use intervals::UNCONFIRMED_MEMBER_GRACE_MINUTES;
 pub use notifications::{
-    AttemptRecord, Claim, Completion, DueNotification, Stored, PENDING_SHARDS, RETENTION_DAYS,
+    AttemptRecord, Claim, Completion, DueNotification, EventScope, Stored, PENDING_SHARDS,
+    RETENTION_DAYS,
 };
 pub use poll_state::{CursorState, ObjectVersion, PollCheckpoint, MARKER_RETENTION_DAYS};
 
