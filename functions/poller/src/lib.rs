@@ -139,6 +139,9 @@ pub enum PollOutcome {
     Incomplete(String),
     /// The store refused the credentials; the instance is marked invalid.
     Invalid(String),
+    /// The store asked us to stop this cycle (a quota nearly used up): the
+    /// rest of the instance waits for the next cycle, cursors unchanged.
+    Deferred(String),
 }
 
 impl PollReport {
@@ -239,6 +242,10 @@ async fn poll_instance_in_span(app: &App, instance: &Instance, now: DateTime<Utc
             PollOutcome::Incomplete(_) if report.outcome == PollOutcome::Completed => {
                 report.outcome = r.outcome.clone();
                 false
+            }
+            PollOutcome::Deferred(_) => {
+                report.outcome = r.outcome.clone();
+                true
             }
             _ => false,
         };
