@@ -96,7 +96,8 @@ pub async fn create(
             tracing::info!(
                 element = %instance.element_key, webhooks = instance.registered_webhooks.len(), "instance created");
             let mut answer = instance_json(app, req, &instance, Some(&token));
-            let warnings = element.configuration_warnings(&instance.configuration, instance.events.enabled);
+            let warnings =
+                element.configuration_warnings(&instance.configuration, instance.events.enabled);
             if !warnings.is_empty() {
                 answer["warnings"] = serde_json::json!(warnings);
             }

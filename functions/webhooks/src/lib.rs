@@ -17,9 +17,7 @@ use serde_json::json;
 use shared::api::{ApiRequest, ApiResponse};
 use shared::elements::{self, Element};
 use shared::error::ApiError;
-use shared::events::{
-    Notification, ObjectVersion, Source, MAX_EVENTS_PER_WEBHOOK_NOTIFICATION,
-};
+use shared::events::{Notification, ObjectVersion, Source, MAX_EVENTS_PER_WEBHOOK_NOTIFICATION};
 use shared::model::Instance;
 use shared::settings::Settings;
 use shared::store::{Store, Stored};
@@ -102,13 +100,18 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         ));
     }
 
-    let candidates = match find_instances(app, element, instance_segment.as_deref(), &webhook).await? {
+    let candidates = match find_instances(app, element, instance_segment.as_deref(), &webhook)
+        .await?
+    {
         Routed::Instances(candidates) => candidates,
         Routed::UnknownStore => {
             // One app URL serves every store that installed the app, and the
             // vendor retries a refusal for a day and then blocks the app:
             // a store with no instance here is acknowledged and dropped.
-            tracing::warn!(element = element.key(), "webhook for a store with no instance here dropped");
+            tracing::warn!(
+                element = element.key(),
+                "webhook for a store with no instance here dropped"
+            );
             shared::metrics::emit(
                 element.key(),
                 &[("WebhooksUnrouted", 1.0, shared::metrics::Unit::Count)],

@@ -58,7 +58,10 @@ impl Element for Ecwid {
     }
 
     fn configuration_warnings(&self, cfg: &Configuration, events_enabled: bool) -> Vec<String> {
-        let has_secret = optional_str(cfg, CLIENT_SECRET_KEY).ok().flatten().is_some();
+        let has_secret = optional_str(cfg, CLIENT_SECRET_KEY)
+            .ok()
+            .flatten()
+            .is_some();
         if !events_enabled || has_secret {
             return Vec::new();
         }
@@ -67,7 +70,10 @@ impl Element for Ecwid {
              app's client secret, so until it is set (PATCH the instance) every webhook for \
              store {} is refused with 401. The legacy ION Cannon URL and the order and \
              product keys cannot verify a webhook.",
-            optional_str(cfg, "ecwid.store.id").ok().flatten().unwrap_or_default()
+            optional_str(cfg, "ecwid.store.id")
+                .ok()
+                .flatten()
+                .unwrap_or_default()
         )]
     }
 

@@ -124,7 +124,10 @@ impl Element for One {
             Some("Cart opened") => ("carts", &["cartId"]),
             Some("Client logged") => ("customers", &["customerId", "clientId"]),
             Some("OfferOpened BO" | "OfferOpened" | "Offer opened") => ("offers", &["offerId"]),
-            _ => ("events", &["cartId", "offerId", "customerId", "clientId", "id"]),
+            _ => (
+                "events",
+                &["cartId", "offerId", "customerId", "clientId", "id"],
+            ),
         };
         let event_date = ["timestamp", "eventDate", "date", "createdAt"]
             .iter()

@@ -249,7 +249,10 @@ impl Store {
         for id in &ids {
             keys = keys.keys(Item::from([("id".to_string(), s(id))]));
         }
-        let mut request = Some(keys.build().map_err(|e| StoreError::Config(e.to_string()))?);
+        let mut request = Some(
+            keys.build()
+                .map_err(|e| StoreError::Config(e.to_string()))?,
+        );
         while let Some(keys) = request.take() {
             let out = self
                 .client

@@ -42,7 +42,10 @@ pub(super) async fn exchange(
     cfg: &mut Configuration,
 ) -> Result<(), ApiError> {
     let pd = ctx.provider_data.as_object().ok_or_else(|| {
-        ApiError::field("providerData", "must be an object with code, context and scope")
+        ApiError::field(
+            "providerData",
+            "must be an object with code, context and scope",
+        )
     })?;
     let code = provider_field(pd, "code")?;
     let context = provider_field(pd, "context")?;

@@ -119,8 +119,8 @@ pub(super) fn poll_request(q: &PollQuery) -> Result<PollRequest, ApiError> {
             Vec::new(),
         ),
         Api::OAuthV2 | Api::OAuthV3 => {
-            let base = optional_str(q.cfg, API_URL_KEY)?
-                .unwrap_or_else(|| DEFAULT_API_URL.to_string());
+            let base =
+                optional_str(q.cfg, API_URL_KEY)?.unwrap_or_else(|| DEFAULT_API_URL.to_string());
             let hash = required_str(q.cfg, STORE_HASH_KEY)?;
             (
                 format!(

@@ -96,11 +96,9 @@ fn mapping(scope: &str) -> Option<Mapping> {
         "store/cart/deleted" => m("carts", "data.id", Deleted),
         "store/cart/lineItem/created"
         | "store/cart/lineItem/updated"
-        | "store/cart/lineItem/deleted" => with_detail(
-            m("carts", "data.cartId", Updated),
-            "lineItemId",
-            "data.id",
-        ),
+        | "store/cart/lineItem/deleted" => {
+            with_detail(m("carts", "data.cartId", Updated), "lineItemId", "data.id")
+        }
         "store/category/created" => m("categories", "data.id", Created),
         "store/category/updated" => m("categories", "data.id", Updated),
         "store/category/deleted" => m("categories", "data.id", Deleted),
@@ -108,9 +106,9 @@ fn mapping(scope: &str) -> Option<Mapping> {
         "store/shipment/updated" => m("shipments", "data.id", Updated),
         "store/shipment/deleted" => m("shipments", "data.id", Deleted),
         "store/sku/created" => m("skus", "data.id", Created),
-        "store/sku/updated" | "store/sku/inventory/updated" | "store/sku/inventory/order/updated" => {
-            m("skus", "data.id", Updated)
-        }
+        "store/sku/updated"
+        | "store/sku/inventory/updated"
+        | "store/sku/inventory/order/updated" => m("skus", "data.id", Updated),
         "store/sku/deleted" => m("skus", "data.id", Deleted),
         "store/subscriber/created" => m("subscribers", "data.id", Created),
         "store/subscriber/updated" => m("subscribers", "data.id", Updated),
@@ -216,9 +214,14 @@ mod tests {
 
     #[test]
     fn address_events_are_updates_of_their_customer() {
-        let e = parse_body(json!({"scope": "store/customer/address/deleted", "hash": "h",
-            "data": {"type": "customer", "id": 60, "address": {"customer_id": 32}}}));
-        assert_eq!((e.object_type.as_str(), e.object_id.as_str()), ("customers", "32"));
+        let e = parse_body(
+            json!({"scope": "store/customer/address/deleted", "hash": "h",
+            "data": {"type": "customer", "id": 60, "address": {"customer_id": 32}}}),
+        );
+        assert_eq!(
+            (e.object_type.as_str(), e.object_id.as_str()),
+            ("customers", "32")
+        );
         assert_eq!(e.event_type, EventType::Updated);
         assert_eq!(
             e.vendor_detail,
@@ -230,10 +233,16 @@ mod tests {
     fn order_sub_scopes_update_the_order_and_archived_deletes_it() {
         let refund = parse_body(json!({"scope": "store/order/refund/created",
             "data": {"type": "order", "id": 250, "refund": {"refund_id": 3}}}));
-        assert_eq!((refund.object_id.as_str(), refund.event_type), ("250", Updated));
+        assert_eq!(
+            (refund.object_id.as_str(), refund.event_type),
+            ("250", Updated)
+        );
         let tx = parse_body(json!({"scope": "store/order/transaction/created",
             "data": {"type": "transaction", "order_id": "250", "transaction_id": "176342342"}}));
-        assert_eq!((tx.object_type.as_str(), tx.object_id.as_str()), ("orders", "250"));
+        assert_eq!(
+            (tx.object_type.as_str(), tx.object_id.as_str()),
+            ("orders", "250")
+        );
         let archived = parse_body(json!({"scope": "store/order/archived",
             "data": {"type": "order", "id": 250}}));
         assert_eq!(archived.event_type, Deleted);
@@ -241,9 +250,14 @@ mod tests {
 
     #[test]
     fn unknown_scopes_name_no_object() {
-        let e = parse_body(json!({"scope": "store/brand/metafield/created", "hash": "abc",
-            "data": {"type": "metafield", "id": 9}}));
-        assert_eq!((e.object_type.as_str(), e.object_id.as_str()), ("events", "abc"));
+        let e = parse_body(
+            json!({"scope": "store/brand/metafield/created", "hash": "abc",
+            "data": {"type": "metafield", "id": 9}}),
+        );
+        assert_eq!(
+            (e.object_type.as_str(), e.object_id.as_str()),
+            ("events", "abc")
+        );
         assert_eq!(e.event_type, EventType::Unknown);
         assert_eq!(e.vendor_detail.unwrap()["data"]["id"], 9);
     }
