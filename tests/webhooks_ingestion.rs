@@ -1607,3 +1607,159 @@ async fn one_bodies_of_unknown_shape_become_unknown_events_with_the_raw_body() {
         401
     );
 }
+
+/// The cases of docs/reliability.md "Vendors as they really behave", end to
+/// end: the vendors' deliveries (retries and repeats included) through
+/// ingestion, then the dispatcher to a callback receiver. Every change the
+/// vendors reported arrives once; re-sends arrive never.
+#[tokio::test]
+async fn vendor_behaviours_end_to_end_every_change_once_none_lost() {
+    let s = served_stack().await;
+    let receiver = ce_tests::receiver::start_receiver(None, None).await;
+    let with_callback = |mut body: Value| {
+        body["configuration"]["event.notification.callback.url"] = json!(receiver.url.clone());
+        body
+    };
+    let big = create(
+        &s,
+        with_callback(instance_body(
+            "bigcommerce",
+            json!({"username": "admin", "password": "token", "store.url": "https://store-abc.mybigcommerce.com/api/v2",
+                   "event.vendor.type": "webhook", "bigcommerce.webhook.header.secret": "hs"}),
+        )),
+    )
+    .await;
+    let big_path = format!("/events/bigcommerce/{}", big["id"]);
+    let ecwid_body = |store: &str| {
+        with_callback(instance_body(
+            "ecwid",
+            json!({"ecwid.store.id": store, "ecwid.order.key": "k", "ecwid.client.secret": "app-secret"}),
+        ))
+    };
+    let ecwid_a = create(&s, ecwid_body("9401")).await;
+    let ecwid_b = create(&s, ecwid_body("9401")).await;
+    let mut one_body = instance_body(
+        "one",
+        json!({"one.webhook.username": "admin", "one.webhook.password": "s3cret-pass"}),
+    );
+    one_body = with_callback(one_body);
+    let one_i = create(&s, one_body).await;
+    let one_path = format!("/events/one/{}", one_i["id"]);
+
+    let now = chrono::Utc::now().timestamp();
+    let mut sent = 0;
+    let mut expected = 0;
+    let mut duplicates = 0;
+    let mut dropped = 0;
+    let mut tally = |reply: Reply, what: &str| {
+        assert_eq!(reply.status, 200, "{what}: {}", reply.body);
+        sent += 1;
+        expected += reply.body["accepted"].as_u64().unwrap() as usize;
+        duplicates += reply.body["duplicates"].as_u64().unwrap() as usize;
+        dropped += reply.body["dropped"].as_u64().unwrap() as usize;
+    };
+    // BigCommerce: six sub-scope callbacks, each retried once; two updates of
+    // one product with one hash.
+    let product = json!({"type": "product", "id": 205});
+    let bc_bodies = [
+        bigcommerce::address_webhook("store/customer/address/updated", "abc123", 60, 32, now),
+        bigcommerce::event_with_data(
+            "store/order/refund/created",
+            "abc123",
+            bigcommerce::order_refund_data(250, 3),
+            now,
+        ),
+        bigcommerce::event_with_data(
+            "store/order/transaction/created",
+            "abc123",
+            bigcommerce::order_transaction_data(250, "t-1"),
+            now,
+        ),
+        bigcommerce::event_with_data(
+            "store/order/archived",
+            "abc123",
+            json!({"type": "order", "id": 251}),
+            now,
+        ),
+        bigcommerce::event_with_data(
+            "store/order/statusUpdated",
+            "abc123",
+            bigcommerce::order_status_updated_data(252, 0, 11),
+            now,
+        ),
+        bigcommerce::event_with_data(
+            "store/app/uninstalled",
+            "abc123",
+            json!({"type": "app", "id": 1}),
+            now,
+        ),
+        bigcommerce::event_with_data("store/product/updated", "abc123", product.clone(), now - 10),
+        bigcommerce::event_with_data("store/product/updated", "abc123", product, now - 5),
+    ];
+    for (i, body) in bc_bodies.iter().enumerate() {
+        let d = bigcommerce::delivery(body, &[("X-Webhook-Secret", "hs")], None, "", now);
+        tally(
+            ingest(&s.webhooks, &big_path, &d.headers, &d.body).await,
+            "bigcommerce",
+        );
+        if i < 6 {
+            tally(
+                ingest(&s.webhooks, &big_path, &d.headers, &d.body).await,
+                "bigcommerce retry",
+            );
+        }
+    }
+    // Ecwid: one store with two instances (two organizations would do the
+    // same), its retry, and a store with no instance here.
+    for (store, event_id) in [(9401, "e-1"), (9401, "e-1"), (9499, "e-2")] {
+        let body = ecwid::event(
+            "order.created",
+            store,
+            1,
+            event_id,
+            now,
+            ecwid::order_created_data("K1"),
+        );
+        let d = ecwid::delivery(&body, "app-secret");
+        tally(
+            ingest(&s.webhooks, "/events/ecwid", &d.headers, &d.body).await,
+            "ecwid",
+        );
+    }
+    // ONe: a login, its quick re-send, the same login tomorrow, a body of an
+    // unknown shape.
+    let login = one::delivery(&one::client_logged("cust-1"), "admin", "s3cret-pass");
+    let unknown = one::delivery(&one::unknown_shape(), "admin", "s3cret-pass");
+    let mut tomorrow = s.webhooks.clone();
+    tomorrow.clock_offset = chrono::Duration::days(1);
+    for (app, d) in [
+        (&s.webhooks, &login),
+        (&s.webhooks, &login),
+        (&tomorrow, &login),
+        (&s.webhooks, &unknown),
+    ] {
+        tally(ingest(app, &one_path, &d.headers, &d.body).await, "one");
+    }
+    assert_eq!((sent, expected, duplicates, dropped), (21, 13, 9, 1));
+
+    // Deliver everything due (the day-later one included).
+    let later = chrono::Utc::now() + chrono::Duration::days(2);
+    loop {
+        let report = dispatcher::sweep(&s.dispatcher, later).await.unwrap();
+        if report.due == 0 {
+            break;
+        }
+    }
+    let ids = receiver.accepted_ids();
+    let delivered = ids.len();
+    let doubled = ids.values().filter(|&&n| n > 1).count();
+    println!(
+        "vendor behaviours: sent {sent}, notifications {expected}, re-sends collapsed {duplicates}, \
+         unknown store dropped {dropped}, delivered {delivered}, delivered twice {doubled}, lost {}",
+        expected - delivered
+    );
+    assert_eq!((delivered, doubled), (expected, 0));
+    for (instance, n) in [(&big, 8), (&ecwid_a, 1), (&ecwid_b, 1), (&one_i, 3)] {
+        assert_eq!(events_of(&s, &instance["id"]).await.len(), n);
+    }
+}
