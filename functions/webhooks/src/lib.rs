@@ -104,12 +104,13 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         .await?
     {
         Routed::Instances(candidates) => candidates,
-        Routed::UnknownStore => {
+        Routed::UnknownStore(store) => {
             // One app URL serves every store that installed the app, and the
             // vendor retries a refusal for a day and then blocks the app:
             // a store with no instance here is acknowledged and dropped.
             tracing::warn!(
                 element = element.key(),
+                store = %store,
                 "webhook for a store with no instance here dropped"
             );
             shared::metrics::emit(
@@ -259,8 +260,8 @@ enum Routed {
     /// The candidates, each to be verified with its own secret.
     Instances(Vec<Instance>),
     /// A store-routed webhook (no instance id) for a store no instance here
-    /// is connected to.
-    UnknownStore,
+    /// is connected to, of a vendor that must not be refused for it.
+    UnknownStore(String),
 }
 
 /// The instances a webhook is for: the one named in the URL, or every
@@ -274,7 +275,7 @@ async fn find_instances(
     instance_segment: Option<&str>,
     webhook: &WebhookRequest<'_>,
 ) -> Result<Routed, ApiError> {
-    let (records, by_store) = match instance_segment {
+    let (records, by_store, identity) = match instance_segment {
         Some(segment) => {
             let id = parse_instance_id(segment)
                 .ok_or_else(|| ApiError::NotFound(format!("no instance '{segment}'")))?;
@@ -285,7 +286,7 @@ async fn find_instances(
                 .filter(|r| r.element_key == element.key())
                 .into_iter()
                 .collect::<Vec<_>>();
-            (records, false)
+            (records, false, None)
         }
         None => match element.webhook_store_identity(webhook)? {
             Some(identity) => {
@@ -307,7 +308,7 @@ async fn find_instances(
                         "the store's instances could not be read".into(),
                     ));
                 }
-                (found.records, true)
+                (found.records, true, Some(identity))
             }
             None => {
                 return Err(ApiError::NotFound(format!(
@@ -338,8 +339,8 @@ async fn find_instances(
                 "the store's instances could not be read".into(),
             ));
         }
-        if by_store {
-            return Ok(Routed::UnknownStore);
+        if let Some(store) = identity.filter(|_| element.acknowledges_unknown_stores()) {
+            return Ok(Routed::UnknownStore(store));
         }
         return Err(ApiError::NotFound(format!(
             "no {} instance receives webhooks at this address",

@@ -86,6 +86,13 @@ impl Element for Ecwid {
         "/events/ecwid".to_string()
     }
 
+    /// One app URL serves every store that installed the app; Ecwid retries
+    /// a refusal for 24 hours and blocks the app's webhooks after two weeks
+    /// of failures (docs/vendors/webhooks.md §2.5).
+    fn acknowledges_unknown_stores(&self) -> bool {
+        true
+    }
+
     fn webhook_store_identity(&self, req: &WebhookRequest) -> Result<Option<String>, ApiError> {
         let body = req.json_object()?;
         text_at(&body, "storeId")

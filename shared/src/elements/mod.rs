@@ -132,6 +132,15 @@ pub trait Element: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// Whether a webhook routed by store identity to a store with no instance
+    /// here is acknowledged (200, dropped) rather than refused (404). Right
+    /// for a vendor whose one app URL serves every store that installed the
+    /// app and that punishes refusals (Ecwid); wrong where a refusal is how a
+    /// stray hook gets disabled (WooCommerce).
+    fn acknowledges_unknown_stores(&self) -> bool {
+        false
+    }
+
     /// Verifies the sender against the instance's configuration. Every
     /// comparison of a secret is constant-time. Fails with 401.
     fn verify_webhook(&self, _cfg: &Configuration, _req: &WebhookRequest) -> Result<(), ApiError> {
