@@ -287,3 +287,53 @@ pub(super) fn poll_passes(resource: &HubResource) -> usize {
 pub(super) fn is_deleted_in_listing(object: &Value) -> bool {
     object.get("is_deleted").and_then(Value::as_bool) == Some(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderMap;
+
+    fn response<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> PollResponse<'a> {
+        PollResponse {
+            status: 200,
+            headers,
+            body,
+        }
+    }
+
+    #[test]
+    fn a_v3_page_says_whether_more_follow() {
+        let headers = HeaderMap::new();
+        let body = br#"{"data":[{"id":1}],"meta":{"pagination":{"total":300,"count":1,"per_page":250,"current_page":1,"total_pages":2}}}"#;
+        let page = read_poll_page(&response(&headers, body)).unwrap();
+        assert_eq!((page.items.len(), page.more), (1, Some(true)));
+        let last = br#"{"data":[],"meta":{"pagination":{"current_page":2,"total_pages":2}}}"#;
+        assert_eq!(
+            read_poll_page(&response(&headers, last)).unwrap().more,
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn a_low_legacy_quota_stops_the_cycle() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-bc-apilimit-remaining", "100".parse().unwrap());
+        let page = read_poll_page(&response(&headers, b"[]")).unwrap();
+        assert!(page.stop.is_some());
+        headers.insert("x-bc-apilimit-remaining", "101".parse().unwrap());
+        assert!(read_poll_page(&response(&headers, b"[]"))
+            .unwrap()
+            .stop
+            .is_none());
+    }
+
+    #[test]
+    fn archived_orders_are_deleted() {
+        assert!(is_deleted_in_listing(
+            &serde_json::json!({"is_deleted": true})
+        ));
+        assert!(!is_deleted_in_listing(
+            &serde_json::json!({"is_deleted": false})
+        ));
+    }
+}
