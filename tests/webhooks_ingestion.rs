@@ -1521,6 +1521,11 @@ async fn an_ecwid_instance_with_events_but_no_client_secret_is_warned_at_creatio
     );
     let fine = ecwid_instance(&s, 8304, Some("app-secret")).await;
     assert!(fine.get("warnings").is_none(), "{fine}");
+    // What the legacy ION Cannon posts can be neither routed nor verified.
+    let ion = ecwid::ion_cannon_delivery(1001);
+    let reply = ingest(&s.webhooks, "/events/ecwid", &ion.headers, &ion.body).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(events_of(&s, &warned["id"]).await.is_empty());
 }
 
 #[tokio::test]
