@@ -37,11 +37,7 @@ async fn one_instance(s: &Stack, auth: &str, callback: &str) -> Value {
 }
 
 async fn one_event(s: &Stack, instance: &Value, customer: &str) -> String {
-    let d = one::delivery(
-        &one::client_logged(customer, "2026-11-23T10:15:30Z"),
-        "admin",
-        "pw",
-    );
+    let d = one::delivery(&one::client_logged(customer), "admin", "pw");
     let reply = ingest(
         &s.webhooks,
         &format!("/events/one/{}", instance["id"]),

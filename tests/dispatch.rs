@@ -47,7 +47,7 @@ async fn instance(s: &Stack, callback: &str) -> Value {
 /// Ingests one ONe event; returns the notification id.
 async fn event(s: &Stack, instance: &Value, customer: &str) -> String {
     let d = one::delivery(
-        &one::client_logged(customer, "2026-11-23T10:15:30Z"),
+        &one::with_timestamp(one::client_logged(customer), "2026-11-23T10:15:30Z"),
         "admin",
         "pw",
     );

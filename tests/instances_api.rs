@@ -282,6 +282,8 @@ async fn bad_input_gets_a_4xx_naming_the_problem() {
     // BigCommerce webhooks need a way to verify the sender.
     let mut big = seeds::filled("002_openconnectors_bigcommerce_2.json");
     big["configuration"]["event.vendor.type"] = json!("webhook");
+    big["configuration"]["bigcommerce.store.hash"] = json!("abc123");
+    big["configuration"]["oauth.access.token"] = json!("token-from-the-install");
     let reply = post(big.to_string()).await;
     assert_eq!(
         (reply.status, reply.body["field"].clone()),

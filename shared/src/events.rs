@@ -53,6 +53,11 @@ pub struct Event {
     /// The vendor's own name for the event, where it has one worth keeping.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vendor_event_type: Option<String>,
+    /// What the vendor said beyond the object, where the object alone would
+    /// mislead (a BigCommerce address event names the address, the event is
+    /// about its customer; an unmapped scope keeps its `data`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vendor_detail: Option<serde_json::Value>,
 }
 
 impl Event {
@@ -73,11 +78,17 @@ impl Event {
             element_key: element_key.to_string(),
             hub_key: "ecommerce".to_string(),
             vendor_event_type: None,
+            vendor_detail: None,
         }
     }
 
     pub fn with_vendor_event_type(mut self, name: impl Into<String>) -> Self {
         self.vendor_event_type = Some(name.into());
+        self
+    }
+
+    pub fn with_vendor_detail(mut self, detail: serde_json::Value) -> Self {
+        self.vendor_detail = Some(detail);
         self
     }
 }

@@ -23,6 +23,10 @@ pub struct App {
     pub schedules: Option<schedules::PollSchedules>,
     /// Runs "poll now" in this function, with the poller's own code.
     pub poller: poller::App,
+    /// BigCommerce's OAuth token endpoint host (`BIGCOMMERCE_LOGIN_URL`,
+    /// default `https://login.bigcommerce.com`), where `providerData` codes
+    /// are exchanged.
+    pub bigcommerce_login_url: String,
 }
 
 impl App {
@@ -38,6 +42,10 @@ impl App {
             settings,
             schedules: None,
             poller,
+            bigcommerce_login_url: std::env::var("BIGCOMMERCE_LOGIN_URL")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| shared::elements::bigcommerce::DEFAULT_LOGIN_URL.to_string()),
         }
     }
 

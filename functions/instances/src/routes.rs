@@ -28,7 +28,21 @@ pub async fn create(
         tags,
         mut configuration,
     } = config::parse_instance_body(&body)?;
+    // Cloud Elements' OAuth instances carry what the vendor's app callback
+    // gave the client; the element exchanges it for the store's token.
+    if let Some(provider_data) = body.get("providerData").filter(|v| !v.is_null()) {
+        element
+            .exchange_provider_data(
+                shared::elements::ProviderDataContext {
+                    provider_data,
+                    login_url: &app.bigcommerce_login_url,
+                },
+                &mut configuration,
+            )
+            .await?;
+    }
     let events = config::validate_configuration(element, &mut configuration, &app.settings.guard)?;
+    check_store_capacity(app, element, &configuration).await?;
     let token = shared::ids::new_secret_token();
     let now = Utc::now();
     let id = shared::ids::new_instance_id();
@@ -81,10 +95,13 @@ pub async fn create(
         Ok(()) => {
             tracing::info!(
                 element = %instance.element_key, webhooks = instance.registered_webhooks.len(), "instance created");
-            Ok(ApiResponse::json(
-                200,
-                &instance_json(app, req, &instance, Some(&token)),
-            ))
+            let mut answer = instance_json(app, req, &instance, Some(&token));
+            let warnings =
+                element.configuration_warnings(&instance.configuration, instance.events.enabled);
+            if !warnings.is_empty() {
+                answer["warnings"] = serde_json::json!(warnings);
+            }
+            Ok(ApiResponse::json(200, &answer))
         }
         Err(e) => {
             // Nothing half-written: what was registered at the store goes too.
@@ -96,6 +113,28 @@ pub async fn create(
             Err(e.into())
         }
     }
+}
+
+/// Webhooks without an instance id are routed to every instance of their
+/// store with one batch read, so a store has at most
+/// `MAX_INSTANCES_PER_STORE` instances here (a race of creations may pass
+/// it; routing then logs the excess).
+async fn check_store_capacity(
+    app: &App,
+    element: &dyn shared::elements::Element,
+    configuration: &shared::config::values::Configuration,
+) -> Result<(), ApiError> {
+    let Some(identity) = element.store_identity(configuration) else {
+        return Ok(());
+    };
+    let cap = shared::store::MAX_INSTANCES_PER_STORE;
+    let key = format!("{}#{identity}", element.key());
+    if app.store.count_instances_by_store(&key, cap).await? >= cap {
+        return Err(ApiError::Conflict(format!(
+            "this store already has {cap} instances, the most one store may have"
+        )));
+    }
+    Ok(())
 }
 
 /// Where this API is reached from outside: `PUBLIC_BASE_URL`, or else the

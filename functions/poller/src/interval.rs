@@ -132,7 +132,7 @@ pub async fn poll_interval(
         for outcome in outcomes {
             match outcome {
                 PollOutcome::Busy => report.busy += 1,
-                PollOutcome::Incomplete(_) => report.incomplete += 1,
+                PollOutcome::Incomplete(_) | PollOutcome::Deferred(_) => report.incomplete += 1,
                 _ => report.polled += 1,
             }
         }

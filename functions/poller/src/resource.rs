@@ -158,7 +158,7 @@ pub async fn poll_resource(
     };
     // The dates as the vendor means them (WooCommerce: the `_gmt` twins).
     let read_as = PollResource {
-        dates: element.dates_to_read(&poll.dates),
+        dates: element.dates_to_read_for(&instance.configuration, &hub, &poll.dates),
         ..poll.clone()
     };
     let reader = match ChangeReader::new(&read_as, &element.default_dates(&hub)) {
@@ -266,6 +266,13 @@ pub async fn poll_resource(
             );
             if let Err(e) = store_changes(app, instance, poll, changes, &mut report).await {
                 incomplete(&mut report, e);
+                return report;
+            }
+            if let Some(why) = page.stop {
+                // Stopped cleanly: what this page listed is stored, the cursor
+                // stays, and the next cycle reads the window again.
+                tracing::info!(resource = %poll.name, reason = %why, "poll deferred; cursor unchanged");
+                report.outcome = PollOutcome::Deferred(why);
                 return report;
             }
             if let Some(pause) = page.pause {

@@ -37,6 +37,9 @@ pub struct App {
     /// Instances read recently, to verify webhooks while the state store is
     /// unreachable (see [`recent`]).
     recent: recent::RecentInstances,
+    /// Added to the clock when a webhook is stamped: lets tests be a day
+    /// later (dedupe windows) without waiting. Zero in production.
+    pub clock_offset: chrono::Duration,
 }
 
 impl App {
@@ -46,6 +49,7 @@ impl App {
             settings,
             spool: None,
             recent: recent::RecentInstances::default(),
+            clock_offset: chrono::Duration::zero(),
         }
     }
 
@@ -117,9 +121,27 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let named = instance_segment.as_deref().and_then(parse_instance_id);
     let candidates = match find_instances(app, element, instance_segment.as_deref(), &webhook).await
     {
-        Ok(found) => {
+        Ok(Routed::Instances(found)) => {
             app.recent.remember(&found);
             found
+        }
+        Ok(Routed::UnknownStore(store)) => {
+            // One app URL serves every store that installed the app, and the
+            // vendor retries a refusal for a day and then blocks the app:
+            // a store with no instance here is acknowledged and dropped.
+            tracing::warn!(
+                element = element.key(),
+                store = %store,
+                "webhook for a store with no instance here dropped"
+            );
+            shared::metrics::emit(
+                element.key(),
+                &[("WebhooksUnrouted", 1.0, shared::metrics::Unit::Count)],
+            );
+            return Ok(ApiResponse::json(
+                200,
+                &json!({ "accepted": 0, "eventIds": [], "duplicates": 0, "dropped": 1, "unknownStore": true }),
+            ));
         }
         // The state store is down: an instance read in the last minutes
         // still verifies its webhook, so the delivery can be spooled.
@@ -152,7 +174,7 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         ));
     }
 
-    let now = Utc::now();
+    let now = Utc::now() + app.clock_offset;
     let (dedupe_key, events, versions) = match element.parse_webhook(&webhook, now)? {
         WebhookContent::Ping => {
             return Ok(ApiResponse::json(
@@ -300,30 +322,60 @@ async fn spool(
     }
 }
 
+/// Where a webhook goes.
+enum Routed {
+    /// The candidates, each to be verified with its own secret.
+    Instances(Vec<Instance>),
+    /// A store-routed webhook (no instance id) for a store no instance here
+    /// is connected to, of a vendor that must not be refused for it.
+    UnknownStore(String),
+}
+
 /// The instances a webhook is for: the one named in the URL, or every
-/// instance connected to the store the payload names.
+/// instance connected to the store the payload names (one index Query and
+/// one batch read, at most `MAX_INSTANCES_PER_STORE` of them). A candidate
+/// that cannot be read or opened is logged and skipped; the others still get
+/// the webhook.
 async fn find_instances(
     app: &App,
     element: &dyn Element,
     instance_segment: Option<&str>,
     webhook: &WebhookRequest<'_>,
-) -> Result<Vec<Instance>, ApiError> {
-    let records = match instance_segment {
+) -> Result<Routed, ApiError> {
+    let (records, by_store, identity) = match instance_segment {
         Some(segment) => {
             let id = parse_instance_id(segment)
                 .ok_or_else(|| ApiError::NotFound(format!("no instance '{segment}'")))?;
-            app.store
+            let records = app
+                .store
                 .get_instance(id)
                 .await?
                 .filter(|r| r.element_key == element.key())
                 .into_iter()
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            (records, false, None)
         }
         None => match element.webhook_store_identity(webhook)? {
             Some(identity) => {
-                app.store
+                let found = app
+                    .store
                     .find_instances_by_store(&format!("{}#{identity}", element.key()))
-                    .await?
+                    .await?;
+                if found.truncated {
+                    tracing::error!(
+                        element = element.key(),
+                        cap = shared::store::MAX_INSTANCES_PER_STORE,
+                        "more instances share this store than are routed"
+                    );
+                }
+                if found.unreadable > 0 && found.records.is_empty() {
+                    // Something is there, but nothing we can read: a 5xx, so
+                    // the vendor's retry gets another chance.
+                    return Err(ApiError::Unavailable(
+                        "the store's instances could not be read".into(),
+                    ));
+                }
+                (found.records, true, Some(identity))
             }
             None => {
                 return Err(ApiError::NotFound(format!(
@@ -334,20 +386,35 @@ async fn find_instances(
             }
         },
     };
-    let instances: Vec<Instance> = records
-        .iter()
-        .map(|r| r.open(&app.settings.secrets))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .filter(Instance::receives_webhooks)
-        .collect();
+    let mut instances = Vec::with_capacity(records.len());
+    let mut unreadable = 0;
+    for record in &records {
+        match record.open(&app.settings.secrets) {
+            Ok(instance) if instance.receives_webhooks() => instances.push(instance),
+            Ok(_) => {}
+            Err(e) if by_store => {
+                unreadable += 1;
+                tracing::warn!(element = element.key(), instance_id = record.id, error = %e,
+                    "candidate instance unreadable; skipped");
+            }
+            Err(e) => return Err(e),
+        }
+    }
     if instances.is_empty() {
+        if by_store && unreadable > 0 {
+            return Err(ApiError::Unavailable(
+                "the store's instances could not be read".into(),
+            ));
+        }
+        if let Some(store) = identity.filter(|_| element.acknowledges_unknown_stores()) {
+            return Ok(Routed::UnknownStore(store));
+        }
         return Err(ApiError::NotFound(format!(
             "no {} instance receives webhooks at this address",
             element.key()
         )));
     }
-    Ok(instances)
+    Ok(Routed::Instances(instances))
 }
 
 /// Encodes an instance id the way Cloud Elements put it in webhook URLs.

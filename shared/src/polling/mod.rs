@@ -81,6 +81,10 @@ pub struct PollPage {
     /// Whether the store says more pages follow (`Link: rel="next"`,
     /// `X-WP-TotalPages`); `None` when it does not say.
     pub more: Option<bool>,
+    /// The store asks us to stop this cycle after this page (BigCommerce's
+    /// hourly quota is nearly used up): the cursor stays, the next cycle
+    /// resumes.
+    pub stop: Option<String>,
 }
 
 impl PollPage {
@@ -89,6 +93,7 @@ impl PollPage {
             items,
             pause: None,
             more: None,
+            stop: None,
         }
     }
 }

@@ -47,7 +47,7 @@ mod notifications;
 mod poll_state;
 
 pub use accounts::{Account, NewAccount};
-pub use instances::PageCursor;
+pub use instances::{PageCursor, StoreMatches, MAX_INSTANCES_PER_STORE};
 pub use intervals::UNCONFIRMED_MEMBER_GRACE_MINUTES;
 pub use notifications::{
     AttemptRecord, Claim, Completion, DueNotification, EventScope, Stored, PENDING_SHARDS,
