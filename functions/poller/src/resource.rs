@@ -476,8 +476,15 @@ async fn store_changes(
         .iter()
         .map(|c| ObjectVersion {
             // The hub resource, not the client's name for it: a webhook of
-            // the same object marks the same version.
-            resource: poll.resource.clone(),
+            // the same object marks the same version. A deletion is a version
+            // of its own: an object trashed or archived in the same second as
+            // its last change keeps that `modified`, and must not be taken
+            // for the change already notified.
+            resource: if c.event_type == EventType::Deleted {
+                format!("{}#deleted", poll.resource)
+            } else {
+                poll.resource.clone()
+            },
             object_id: c.object_id.clone(),
             modified_ms: c.modified.timestamp_millis(),
         })
