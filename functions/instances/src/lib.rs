@@ -4,6 +4,7 @@
 //! [`handle`] is a plain async function over an [`App`], so tests and the
 //! local runner call exactly what Lambda calls.
 
+pub mod openapi;
 pub mod rebind;
 mod routes;
 pub mod schedules;
@@ -72,6 +73,14 @@ async fn route(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let not_found = || ApiError::NotFound(format!("no route for {} {}", req.method, req.path));
     if req.api_path().is_none() {
         return Err(not_found());
+    }
+    // The API's description is public, like Cloud Elements' docs.
+    if segs.as_slice() == [openapi::PATH] && req.method == Method::GET {
+        return Ok(ApiResponse::json(
+            200,
+            &serde_json::from_str::<serde_json::Value>(openapi::DOCUMENT)
+                .map_err(|e| ApiError::Internal(format!("openapi.json: {e}")))?,
+        ));
     }
     // Authenticate before anything else, so an unauthenticated caller learns
     // nothing, not even which routes exist.
