@@ -17,6 +17,7 @@ demo:
 
 test:
 	@scripts/ensure-tools.sh
+	@scripts/ensure-browser.sh
 	scripts/with-moto.sh scripts/test-all.sh
 
 build:

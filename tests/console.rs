@@ -211,12 +211,8 @@ async fn a_user_creates_a_polling_instance_and_sees_its_event_delivered_and_retr
     assert!(callback.contains(&sent_id), "{callback}");
     assert!(sent.elements_signature_valid);
     // The callback body shown is the one that was sent, key for key.
-    let shown: Value = serde_json::from_str(
-        b.text(&b.find("#callback-body pre").await)
-            .await
-            .trim(),
-    )
-    .unwrap();
+    let shown: Value =
+        serde_json::from_str(b.text(&b.find("#callback-body pre").await).await.trim()).unwrap();
     assert_eq!(shown, sent.json);
     b.screenshot(&screenshot_path("event.png")).await;
 
@@ -231,7 +227,10 @@ async fn a_user_creates_a_polling_instance_and_sees_its_event_delivered_and_retr
     // The instance list shows it, valid, polling, events on.
     b.click(&b.find("nav a[href=\"#/instances\"]").await).await;
     let row = b.wait_text("table.instances tbody", "My shop").await;
-    assert!(row.contains("WooCommerce") && row.contains("valid") && row.contains("events on"), "{row}");
+    assert!(
+        row.contains("WooCommerce") && row.contains("valid") && row.contains("events on"),
+        "{row}"
+    );
     b.screenshot(&screenshot_path("instances.png")).await;
     assert!(
         b.console_log().await.iter().all(|l| !l.contains("SEVERE")),
@@ -248,7 +247,8 @@ async fn a_400_is_shown_next_to_the_field_it_names_and_webhook_urls_can_be_copie
     // Wrong secrets are refused, and said so.
     b.goto(&format!("{}/console/", s.base_url.as_deref().unwrap()))
         .await;
-    b.type_into(&b.find("input[name=user]").await, "wrong").await;
+    b.type_into(&b.find("input[name=user]").await, "wrong")
+        .await;
     b.type_into(&b.find("input[name=org]").await, "wrong").await;
     b.click(&b.find("form button[type=submit]").await).await;
     b.wait_text(".form-error", "not accepted").await;
@@ -268,8 +268,10 @@ async fn a_400_is_shown_next_to_the_field_it_names_and_webhook_urls_can_be_copie
     b.type_into(&field_input(&b, "name").await, "Broken").await;
     b.type_into(&field_input(&b, "store.url").await, "<STORE_URL>")
         .await;
-    b.type_into(&field_input(&b, "oauth.api.key").await, "ck").await;
-    b.type_into(&field_input(&b, "oauth.api.secret").await, "cs").await;
+    b.type_into(&field_input(&b, "oauth.api.key").await, "ck")
+        .await;
+    b.type_into(&field_input(&b, "oauth.api.secret").await, "cs")
+        .await;
     b.type_into(
         &field_input(&b, "event.notification.callback.url").await,
         "https://mycoolapp.com/events",
@@ -278,7 +280,10 @@ async fn a_400_is_shown_next_to_the_field_it_names_and_webhook_urls_can_be_copie
     b.click(&b.find("form button[type=submit]").await).await;
     let error = b.find(".field-error").await;
     let message = b.text(&error).await;
-    assert!(message.contains("store.url") || !message.is_empty(), "{message}");
+    assert!(
+        message.contains("store.url") || !message.is_empty(),
+        "{message}"
+    );
     // Next to the store URL input, which is marked invalid, described by it and focused.
     let placed = b
         .script(
@@ -301,10 +306,14 @@ async fn a_400_is_shown_next_to_the_field_it_names_and_webhook_urls_can_be_copie
     b.screenshot(&screenshot_path("field-error.png")).await;
 
     // An ONe webhook instance: its ingestion URL, with a copy button.
-    b.goto(&format!("{}/console/#/new/one", s.base_url.as_deref().unwrap()))
-        .await;
+    b.goto(&format!(
+        "{}/console/#/new/one",
+        s.base_url.as_deref().unwrap()
+    ))
+    .await;
     b.wait_text("h1", "New ONe instance").await;
-    b.type_into(&field_input(&b, "name").await, "ONe shop").await;
+    b.type_into(&field_input(&b, "name").await, "ONe shop")
+        .await;
     b.type_into(
         &field_input(&b, "event.notification.callback.url").await,
         "https://mycoolapp.com/events",

@@ -238,12 +238,14 @@ impl Browser {
     }
 
     pub async fn click(&self, e: &Element) {
-        self.post(&format!("/element/{}/click", e.0), json!({})).await;
+        self.post(&format!("/element/{}/click", e.0), json!({}))
+            .await;
     }
 
     /// Types into an element (after clearing it).
     pub async fn type_into(&self, e: &Element, text: &str) {
-        self.post(&format!("/element/{}/clear", e.0), json!({})).await;
+        self.post(&format!("/element/{}/clear", e.0), json!({}))
+            .await;
         self.post(&format!("/element/{}/value", e.0), json!({ "text": text }))
             .await;
     }
@@ -271,10 +273,11 @@ impl Browser {
 
     /// Saves a PNG of the viewport, or of the whole page when it is taller.
     pub async fn screenshot(&self, path: &Path) {
-        // Grow the window to the page so the whole page is in the picture.
+        // Grow the window to the page so the whole page is in the picture,
+        // from the top.
         let height = self
             .script(
-                "return Math.min(4000, document.documentElement.scrollHeight)",
+                "window.scrollTo(0, 0); return Math.min(4000, document.documentElement.scrollHeight)",
                 vec![],
             )
             .await
@@ -312,9 +315,7 @@ impl Browser {
 
     /// Fails the test with what the page showed and logged.
     pub async fn fail(&self, why: &str) -> ! {
-        let text = self
-            .script("return document.body.innerText", vec![])
-            .await;
+        let text = self.script("return document.body.innerText", vec![]).await;
         let log = self.console_log().await;
         panic!(
             "{why}\n--- page text ---\n{}\n--- browser console ---\n{}",
