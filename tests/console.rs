@@ -240,7 +240,7 @@ async fn a_user_creates_a_polling_instance_and_sees_its_event_delivered_and_retr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_400_is_shown_next_to_the_field_it_names_and_webhook_urls_can_be_copied() {
+async fn a_400_is_shown_next_to_its_field_and_a_webhook_instance_is_copied_edited_and_deleted() {
     let s = served_stack().await;
     let b = Browser::start().await;
 
@@ -341,4 +341,47 @@ async fn a_400_is_shown_next_to_the_field_it_names_and_webhook_urls_can_be_copie
     b.keys("\u{E004}").await;
     b.keys("\u{E007}").await;
     b.wait_text(".copy button", "Copied").await;
+
+    // Edit it (PATCH): the password shows as ******** and is kept.
+    b.click(&b.find(&format!("a[href=\"#/instances/{id}/edit\"]")).await)
+        .await;
+    b.wait_text("h1", "Edit ONe shop").await;
+    let password = field_input(&b, "one.webhook.password").await;
+    assert_eq!(b.property(&password, "value").await, json!("********"));
+    b.type_into(&field_input(&b, "name").await, "ONe shop renamed")
+        .await;
+    b.click(&b.find("form button[type=submit]").await).await;
+    b.wait_text("h1", "ONe shop renamed").await;
+    let got = call(
+        &s.app,
+        "GET",
+        &format!("/elements/api-v2/instances/{id}"),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(got.body["name"], "ONe shop renamed");
+    let record = s
+        .app
+        .store
+        .get_instance(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let instance = record.open(&s.app.settings.secrets).unwrap();
+    assert_eq!(instance.configuration["one.webhook.password"], "one-pass");
+
+    // Delete it, after a confirmation.
+    b.click(&b.find("button.danger").await).await;
+    b.click(&b.find(".confirm button.danger").await).await;
+    b.wait_text("h1", "Instances").await;
+    let gone = call(
+        &s.app,
+        "GET",
+        &format!("/elements/api-v2/instances/{id}"),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(gone.status, 404);
 }

@@ -118,5 +118,6 @@ export function charts(events, truncated) {
       h('span', {}, h('span', { class: 'swatch latency' }), 'latency (median; dashes up to the slowest)')),
     countsChart(data),
     latencyChart(data),
+    events.length ? null : h('p', { class: 'muted' }, 'No events yet: they appear here as they arrive.'),
     truncated ? h('p', { class: 'muted' }, `Drawn from the latest ${events.length} events.`) : null);
 }

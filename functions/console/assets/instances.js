@@ -239,6 +239,7 @@ export async function detailPage(main, id) {
       h('dt', {}, 'Created'), h('dd', {}, when(i.createdDate)),
       h('dt', {}, 'Updated'), h('dd', {}, when(i.updatedDate))),
     i.webhookUrl ? copyBox('Webhook URL (paste it into the store\'s back office)', i.webhookUrl) : null,
+    i.webhookUrl && element.webhookNote ? h('p', { class: 'help' }, element.webhookNote) : null,
     h('h2', {}, 'Actions'),
     h('div', { class: 'row' },
       actions,
