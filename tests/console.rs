@@ -199,6 +199,31 @@ async fn a_user_creates_a_polling_instance_and_sees_its_event_delivered_and_retr
     assert_all_labelled(&b, "the instance page").await;
     b.screenshot(&screenshot_path("instance.png")).await;
 
+    // Filter by status: nothing failed, one delivered.
+    b.script(
+        "document.querySelector('select[name=status]').value = 'failed'",
+        vec![],
+    )
+    .await;
+    b.click(&b.find("#show-events").await).await;
+    b.wait_text(
+        "section[aria-labelledby=events-heading] p[role=status]",
+        "No events match",
+    )
+    .await;
+    b.script(
+        "document.querySelector('select[name=status]').value = 'delivered'",
+        vec![],
+    )
+    .await;
+    b.click(&b.find("#show-events").await).await;
+    b.wait_text("table.events tbody", "orders/727").await;
+
+    // Recover since a time: nothing is stuck, and it says so.
+    b.click(&b.find("#recover").await).await;
+    b.wait_text("#action-result", "Recovered: 0 event(s) re-queued")
+        .await;
+
     // The event: its normalized events, raw body, callback body and attempts.
     b.click(&b.find("table.events tbody tr a").await).await;
     b.wait_text("h1", "Event evt_").await;
