@@ -227,7 +227,12 @@ async fn a_user_creates_a_polling_instance_and_sees_its_event_delivered_and_retr
     // The event: its normalized events, raw body, callback body and attempts.
     b.click(&b.find("table.events tbody tr a").await).await;
     b.wait_text("h1", "Event evt_").await;
-    b.wait_text("#attempts tbody", "200").await;
+    b.wait_until(
+        "a delivery attempt answered 200",
+        "return [...document.querySelectorAll('#attempts tbody tr')]
+           .some(r => r.cells[2].innerText.trim() === '200')",
+    )
+    .await;
     b.wait_text("#normalized", "727").await;
     b.wait_text("#raw", "727").await;
     let callback = b.text(&b.find("#callback-body").await).await;
@@ -245,8 +250,14 @@ async fn a_user_creates_a_polling_instance_and_sees_its_event_delivered_and_retr
     b.click(&b.find("#retry").await).await;
     b.wait_text("#event-result", "Re-queued").await;
     assert!(receiver.wait_for_requests(2, Duration::from_secs(20)).await);
-    click_until(&b, "#refresh", "#attempts tbody", "2").await;
-    b.wait_text("#event-attempts", "2").await;
+    // The attempts count (not a table cell: dates hold a "2" too), then both rows.
+    click_until(&b, "#refresh", "#event-attempts", "2").await;
+    b.wait_until(
+        "two attempts, both 200",
+        "return [...document.querySelectorAll('#attempts tbody tr')]
+           .filter(r => r.cells[2].innerText.trim() === '200').length === 2",
+    )
+    .await;
     assert_eq!(receiver.accepted_ids().get(&sent_id), Some(&2));
 
     // The instance list shows it, valid, polling, events on.
