@@ -118,10 +118,16 @@ async fn assemble(store: Store, settings: Settings, auth: String, org_id: String
     let rule_prefix = format!("t{}-", &shared::ids::new_request_id()[..12]);
     let schedules =
         instances::schedules::PollSchedules::new(events.clone(), &rule_prefix, TEST_POLLER_ARN);
+    // The ingestion spool, straight to the local server (never through an
+    // outage proxy in front of DynamoDB).
+    let spool = ce_local::queues::create_spool(&sdk, &rule_prefix)
+        .await
+        .expect("the spool queue is created on the local server");
     Stack {
         app: instances::App::new(store.clone(), settings.clone()).with_schedules(schedules),
-        webhooks: webhooks::App::new(store.clone(), settings.clone()),
-        dispatcher: dispatcher::App::new(store.clone(), settings.clone(), test_dispatch_config()),
+        webhooks: webhooks::App::new(store.clone(), settings.clone()).with_spool(spool.clone()),
+        dispatcher: dispatcher::App::new(store.clone(), settings.clone(), test_dispatch_config())
+            .with_spool(spool),
         poller: poller::App::new(
             store,
             settings,
@@ -254,6 +260,58 @@ pub async fn ingest(
 
 /// The same tables behind a client aimed at a port where nothing listens:
 /// a state store that is down.
+/// Records the DynamoDB operation of every request a client sends
+/// (`X-Amz-Target`, e.g. `DynamoDB_20120810.Query`).
+#[derive(Debug, Clone, Default)]
+pub struct OperationLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl OperationLog {
+    /// The operations so far, without the API version prefix.
+    pub fn operations(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for OperationLog {
+    fn name(&self) -> &'static str {
+        "OperationLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default();
+        let operation = target.rsplit('.').next().unwrap_or(target).to_string();
+        self.0.lock().unwrap().push(operation);
+        Ok(())
+    }
+}
+
+/// The same tables through a client that logs every operation it sends.
+pub fn logged_store(store: &Store) -> (Store, OperationLog) {
+    let log = OperationLog::default();
+    let config = store
+        .client()
+        .config()
+        .to_builder()
+        .interceptor(log.clone())
+        .build();
+    (
+        Store::new(
+            aws_sdk_dynamodb::Client::from_conf(config),
+            store.tables().clone(),
+        ),
+        log,
+    )
+}
+
 pub fn unreachable_store(store: &Store) -> Store {
     let config = store
         .client()
