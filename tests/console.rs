@@ -260,6 +260,11 @@ async fn a_user_creates_a_polling_instance_and_sees_its_event_delivered_and_retr
     .await;
     assert_eq!(receiver.accepted_ids().get(&sent_id), Some(&2));
 
+    // The organization's event log lists it too.
+    b.click(&b.find("nav a[href=\"#/events\"]").await).await;
+    b.wait_text("h1", "Events").await;
+    b.wait_text("table.events tbody", "orders/727").await;
+
     // The instance list shows it, valid, polling, events on.
     b.click(&b.find("nav a[href=\"#/instances\"]").await).await;
     let row = b.wait_text("table.instances tbody", "My shop").await;

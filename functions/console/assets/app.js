@@ -1,11 +1,11 @@
 // The console's entry point: sign-in, and a hash router over the pages.
-// Pages: #/instances, #/new, #/new/{element}, #/instances/{id},
+// Pages: #/instances, #/events, #/new, #/new/{element}, #/instances/{id},
 // #/instances/{id}/edit, #/instances/{id}/events/{eventId}.
 
 import { api, session, signIn, signOut, whenUnauthorized } from './api.js';
 import { h, fill, field, announce } from './dom.js';
 import { listPage, pickPage, createPage, detailPage, editPage } from './instances.js';
-import { eventPage } from './events.js';
+import { eventPage, orgEventsPage } from './events.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -72,6 +72,7 @@ async function route() {
     if (parts[0] === 'new' && parts.length === 1) await pickPage(main);
     else if (parts[0] === 'new') await createPage(main, parts[1]);
     else if (parts[0] === 'instances' && parts.length === 1) await listPage(main);
+    else if (parts[0] === 'events' && parts.length === 1) await orgEventsPage(main);
     else if (parts[0] === 'instances' && parts[2] === 'edit') await editPage(main, parts[1]);
     else if (parts[0] === 'instances' && parts[2] === 'events' && parts[3]) await eventPage(main, parts[1], parts[3]);
     else if (parts[0] === 'instances') await detailPage(main, parts[1]);

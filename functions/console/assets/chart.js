@@ -3,6 +3,7 @@
 // accepted by the callback, from each delivered event's dates).
 
 import { h } from './dom.js';
+import { deliveryStatus } from './events.js';
 
 const W = 720;
 const H = 190;
@@ -23,7 +24,7 @@ export function bucketize(events, now = Date.now()) {
     const c = Date.parse(e.createdDate);
     const i = index(c);
     if (buckets[i]) buckets[i].received += 1;
-    if (e.status === 'delivered') {
+    if (deliveryStatus(e) === 'delivered') {
       const d = Date.parse(e.updatedDate);
       const j = index(d);
       if (buckets[j]) {

@@ -1,14 +1,23 @@
-// Events: an instance's event log (filter by status and time, newest first,
-// paged with Elements-Next-Page-Token), and one event with its normalized
-// events, raw vendor body, callback body and every delivery attempt.
+// Events: an instance's or the organization's event log (filtered by status
+// and time by the API, newest first, paged with Elements-Next-Page-Token),
+// and one event with its normalized events, raw vendor body, callback body
+// and every delivery attempt.
 
 import { api } from './api.js';
 import { h, fill, when, pre, announce, field, localToIso } from './dom.js';
 
 const STATUSES = ['', 'pending', 'delivered', 'failed', 'queued'];
 
-function statusCell(status) {
-  return h('span', { class: `badge status-${status}` }, status);
+/** Our delivery status (pending, delivered, failed, queued); `status` is Cloud Elements' word. */
+export function deliveryStatus(e) {
+  return e.deliveryStatus || e.status;
+}
+
+function statusCell(e) {
+  const ours = deliveryStatus(e);
+  const theirs = e.deliveryStatus && e.status !== e.deliveryStatus ? e.status : null;
+  return h('span', {}, h('span', { class: `badge status-${ours}` }, ours),
+    theirs ? h('span', { class: 'muted', title: 'Cloud Elements status' }, ` ${theirs}`) : null);
 }
 
 function summary(events) {
@@ -17,8 +26,12 @@ function summary(events) {
   return parts.join(', ');
 }
 
-/** The event log of one instance, with its filters. */
+/**
+ * An event log with its filters: one instance's (`instanceId`), or the
+ * organization's (`instanceId` null, GET /instances/events).
+ */
 export function eventLog(instanceId) {
+  const path = instanceId ? `/instances/${instanceId}/events` : '/instances/events';
   const status = h('select', { name: 'status' }, STATUSES.map((s) => h('option', { value: s }, s || 'any')));
   const from = h('input', { type: 'datetime-local', name: 'from' });
   const to = h('input', { type: 'datetime-local', name: 'to' });
@@ -26,23 +39,22 @@ export function eventLog(instanceId) {
   const apply = h('button', { type: 'submit', id: 'show-events' }, 'Show events');
   const filters = h('form', { class: 'row', 'aria-label': 'Event filters' },
     field({ label: 'Status', control: status, errorFor: 'status' }),
-    field({ label: 'From (local time)', control: from }),
-    field({ label: 'To (local time)', control: to }),
+    field({ label: 'From (local time)', control: from, errorFor: 'since' }),
+    field({ label: 'To (local time)', control: to, errorFor: 'until' }),
     field({ label: 'Page size', control: pageSize, errorFor: 'pageSize' }),
     apply);
   const state = h('p', { class: 'muted', role: 'status' });
   const body = h('tbody');
+  const columns = ['Created', 'Status', ...(instanceId ? [] : ['Instance']), 'Source', 'Events', 'Attempts', 'Last answer'];
   const table = h('table', { class: 'events' },
     h('caption', { class: 'sr-only' }, 'Events, newest first'),
-    h('thead', {}, h('tr', {}, ['Created', 'Status', 'Source', 'Events', 'Attempts', 'Last answer'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, c)))),
     body);
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Next page');
   const error = h('div', { class: 'form-error', role: 'alert' });
   let next = null;
   let shown = 0;
 
-  // The API filters by status; the time range is applied to the pages it
-  // returns (newest first), stopping once a page is older than "from".
   async function load(reset) {
     if (reset) {
       next = null;
@@ -50,29 +62,26 @@ export function eventLog(instanceId) {
       body.replaceChildren();
     }
     fill(error);
-    const fromMs = from.value ? Date.parse(localToIso(from.value)) : -Infinity;
-    const toMs = to.value ? Date.parse(localToIso(to.value)) + 60e3 : Infinity;
     apply.disabled = true;
     more.disabled = true;
     try {
-      const page = await api('GET', `/instances/${instanceId}/events`, {
-        query: { status: status.value, pageSize: pageSize.value, nextPage: next },
+      // "To" is inclusive of its minute.
+      const until = to.value ? new Date(Date.parse(localToIso(to.value)) + 59999).toISOString() : '';
+      const page = await api('GET', path, {
+        query: { status: status.value, since: localToIso(from.value), until, pageSize: pageSize.value, nextPage: next },
       });
-      let older = false;
       for (const e of page.data) {
-        const t = Date.parse(e.createdDate);
-        if (t < fromMs) { older = true; continue; }
-        if (t >= toMs) continue;
         shown += 1;
         body.append(h('tr', { 'data-event-id': e.id },
-          h('td', {}, h('a', { href: `#/instances/${instanceId}/events/${encodeURIComponent(e.id)}` }, when(e.createdDate))),
-          h('td', {}, statusCell(e.status)),
+          h('td', {}, h('a', { href: `#/instances/${e.instanceId}/events/${encodeURIComponent(e.id)}` }, when(e.createdDate))),
+          h('td', {}, statusCell(e)),
+          instanceId ? null : h('td', {}, h('a', { href: `#/instances/${e.instanceId}` }, `${e.elementKey} ${e.instanceId}`)),
           h('td', {}, e.source),
           h('td', {}, summary(e.events)),
           h('td', {}, String(e.attempts)),
           h('td', {}, e.lastStatus ? String(e.lastStatus) : (e.lastError || '—'))));
       }
-      next = older ? null : page.next;
+      next = page.next;
       more.hidden = !next;
       fill(state, shown ? `${shown} event${shown === 1 ? '' : 's'} shown${next ? '; more on the next page' : ''}.` : 'No events match.');
     } catch (e) {
@@ -86,13 +95,22 @@ export function eventLog(instanceId) {
   filters.addEventListener('submit', (e) => { e.preventDefault(); load(true); });
   more.addEventListener('click', () => load(false));
   const section = h('section', { 'aria-labelledby': 'events-heading' },
-    h('h2', { id: 'events-heading' }, 'Events'), filters, error, state, table, more);
+    h('h2', { id: 'events-heading' }, instanceId ? 'Events' : 'Filter'), filters, error, state, table, more);
   section.reload = () => load(true);
   load(true);
   return section;
 }
 
-/** The callback body as the dispatcher sends it (shared/src/events.rs, callback_body). */
+/** The organization's event log, across its instances. */
+export async function orgEventsPage(main) {
+  fill(main,
+    h('h1', { tabindex: -1 }, 'Events'),
+    h('p', { class: 'muted' }, 'Every instance\'s events, newest first.'),
+    eventLog(null));
+}
+
+/** The callback body as the dispatcher builds it (shared/src/events.rs, callback_body),
+ * for an event not sent yet; once sent, the API gives it as notifiedData. */
 export function callbackBody(e) {
   return { message: { eventId: e.eventId, instanceId: e.instanceId, instance_id: e.instanceId, elementKey: e.elementKey, events: e.events, raw: e.raw } };
 }
@@ -118,13 +136,14 @@ export async function eventPage(main, instanceId, eventId, message = '') {
     api('GET', `/instances/${instanceId}/events/${encodeURIComponent(eventId)}/deliveries`),
   ]);
   const e = event.data;
+  const sent = Array.isArray(e.notifiedData) && e.notifiedData.length ? e.notifiedData[0] : null;
   const result = h('div', { class: 'result', role: 'status', id: 'event-result' }, message);
   const retry = h('button', { type: 'button', id: 'retry' }, 'Retry now');
   retry.addEventListener('click', async () => {
     retry.disabled = true;
     try {
       const r = await api('POST', `/instances/${instanceId}/events/${encodeURIComponent(eventId)}/retry`);
-      const text = `Re-queued: status ${r.data.status}, due now (HTTP ${r.status}).`;
+      const text = `Re-queued: ${deliveryStatus(r.data)}, due now (HTTP ${r.status}).`;
       fill(result, text);
       announce(text);
       // Show the new attempt once the dispatcher has made it.
@@ -143,7 +162,7 @@ export async function eventPage(main, instanceId, eventId, message = '') {
     h('p', {}, h('a', { href: `#/instances/${instanceId}` }, '← Back to the instance')),
     h('h1', { tabindex: -1 }, `Event ${e.id}`),
     h('dl', { class: 'props' },
-      h('dt', {}, 'Status'), h('dd', { id: 'event-status' }, statusCell(e.status)),
+      h('dt', {}, 'Status'), h('dd', { id: 'event-status' }, statusCell(e)),
       h('dt', {}, 'Source'), h('dd', {}, e.source),
       h('dt', {}, 'Received'), h('dd', {}, when(e.createdDate)),
       h('dt', {}, 'Last change'), h('dd', {}, when(e.updatedDate)),
@@ -164,6 +183,8 @@ export async function eventPage(main, instanceId, eventId, message = '') {
     h('h2', {}, 'Raw vendor body'),
     h('div', { id: 'raw' }, pre(e.raw, 'Raw vendor body')),
     h('h2', {}, 'Callback body'),
-    h('p', { class: 'help' }, 'The JSON POSTed to the callback URL (signed; see the README, Callbacks).'),
-    h('div', { id: 'callback-body' }, pre(callbackBody(e), 'Callback body')));
+    h('p', { class: 'help' }, sent
+      ? 'The JSON POSTed to the callback URL, the same on every attempt (signed; see the README, Callbacks).'
+      : 'Not sent yet. This is the JSON the callback URL will be sent.'),
+    h('div', { id: 'callback-body' }, pre(sent || callbackBody(e), 'Callback body')));
 }
