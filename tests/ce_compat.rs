@@ -316,3 +316,109 @@ async fn an_element_token_must_belong_to_the_instance_addressed() {
     let (status, _) = get(&s, &s.auth, &format!("{INSTANCES}/{}", b["id"])).await;
     assert_eq!(status, 200);
 }
+
+/// Cloud Elements' ways to address a webhook: the `Element-Instances`
+/// header on `/events/{elementKey}`, a form-encoded body, and a GET with the
+/// data in the query string; each verified and deduplicated as before.
+#[tokio::test]
+async fn webhooks_are_routed_by_header_and_read_from_forms_and_queries() {
+    let s = served_stack().await;
+    let r = receiver().await;
+    let a = one_instance(&s, &s.auth, &r.url).await;
+    let b = one_instance(&s, &s.auth, &r.url).await;
+    let basic = one::basic_auth("admin", "pw");
+    let http = reqwest::Client::new();
+
+    // The header names both instances; each verifies and gets the event.
+    let body = serde_json::to_vec(&one::client_logged("hdr-1")).unwrap();
+    let resp = http
+        .post(s.url("/events/one"))
+        .header("Authorization", &basic)
+        .header("Content-Type", "application/json")
+        .header("Element-Instances", format!("{}, {}", a["id"], b["id"]))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(answer["accepted"], 2, "{answer}");
+    // Wrong credentials for the addressed instances: 401, nothing stored.
+    let resp = http
+        .post(s.url("/events/one"))
+        .header("Authorization", one::basic_auth("admin", "nope"))
+        .header("Element-Instances", a["id"].to_string())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = http
+        .post(s.url("/events/one"))
+        .header("Authorization", &basic)
+        .header("Element-Instances", "x, y")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+
+    // A form-encoded POST to the instance's URL.
+    let resp = http
+        .post(s.url(&format!("/events/one/{}", a["id"])))
+        .header("Authorization", &basic)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("event=Cart+opened&cartId=cart-7&customerId=c-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(answer["accepted"], 1, "{answer}");
+
+    // A GET with the data in the query string.
+    let resp = http
+        .get(s.url(&format!(
+            "/events/one/{}?event=Cart%20opened&cartId=cart-8&customerId=c-9",
+            a["id"]
+        )))
+        .header("Authorization", &basic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let (_, list) = get(&s, &s.auth, &format!("{INSTANCES}/{}/events", a["id"])).await;
+    let mut carts: Vec<(String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|n| n["events"].as_array().unwrap().clone())
+        .map(|e| {
+            (
+                e["objectType"].as_str().unwrap().to_string(),
+                e["objectId"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    carts.sort();
+    assert_eq!(
+        carts,
+        [
+            ("carts".to_string(), "cart-7".to_string()),
+            ("carts".to_string(), "cart-8".to_string()),
+            ("customers".to_string(), "hdr-1".to_string())
+        ],
+        "{list}"
+    );
+    // The form's fields are the raw data, as JSON.
+    let form_event = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["events"][0]["objectId"] == "cart-7")
+        .unwrap();
+    assert_eq!(form_event["raw"]["cartId"], "cart-7");
+    let (_, list_b) = get(&s, &s.auth, &format!("{INSTANCES}/{}/events", b["id"])).await;
+    assert_eq!(list_b.as_array().unwrap().len(), 1);
+}

@@ -8,6 +8,7 @@
 //! WooCommerce never retries, so its reconciliation poll delivers what a 503
 //! lost.
 
+mod form;
 mod instance_id;
 pub mod recent;
 
@@ -94,9 +95,10 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     if let Some(id) = instance_segment.as_deref().and_then(parse_instance_id) {
         shared::logging::record_instance(id);
     }
-    if req.method != Method::POST {
+    // Cloud Elements also took GETs with the data in the query string.
+    if req.method != Method::POST && req.method != Method::GET {
         return Err(ApiError::MethodNotAllowed(
-            "webhooks are delivered with POST".into(),
+            "webhooks are delivered with POST (or GET with the data in the query)".into(),
         ));
     }
     if req.body.len() > app.settings.max_webhook_body_bytes {
@@ -106,9 +108,16 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     }
     let element = elements::find(&element_key)
         .ok_or_else(|| ApiError::NotFound(format!("unknown element '{element_key}'")))?;
+    // The sender is verified over the bytes it sent; the events are read
+    // from them as JSON, a form or a query string made into a JSON object.
+    let as_json = form::json_body(req);
     let webhook = WebhookRequest {
         headers: &req.headers,
         body: &req.body,
+    };
+    let content = WebhookRequest {
+        headers: &req.headers,
+        body: as_json.as_deref().unwrap_or(&req.body),
     };
     if element.is_handshake(&webhook) {
         tracing::info!(element = element.key(), "webhook handshake answered");
@@ -175,7 +184,7 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     }
 
     let now = Utc::now() + app.clock_offset;
-    let (dedupe_key, events, versions) = match element.parse_webhook(&webhook, now)? {
+    let (dedupe_key, events, versions) = match element.parse_webhook(&content, now)? {
         WebhookContent::Ping => {
             return Ok(ApiResponse::json(
                 200,
@@ -188,7 +197,7 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
             versions,
         } => (dedupe_key, events, versions),
     };
-    let raw = String::from_utf8_lossy(&req.body).into_owned();
+    let raw = String::from_utf8_lossy(content.body).into_owned();
     if let (None, [only]) = (&instance_segment, verified.as_slice()) {
         shared::logging::record_instance(only.id);
     }
@@ -322,6 +331,10 @@ async fn spool(
     }
 }
 
+/// The most instances one `Element-Instances` header may address: each is a
+/// read and a verification.
+pub const MAX_ADDRESSED_INSTANCES: usize = 20;
+
 /// Where a webhook goes.
 enum Routed {
     /// The candidates, each to be verified with its own secret.
@@ -353,6 +366,36 @@ async fn find_instances(
                 .filter(|r| r.element_key == element.key())
                 .into_iter()
                 .collect::<Vec<_>>();
+            (records, false, None)
+        }
+        None if webhook.header("element-instances").is_some() => {
+            // Cloud Elements' header: the instances the sender addresses,
+            // each then verified with its own secret.
+            let header = webhook.header("element-instances").unwrap_or_default();
+            let ids: Vec<u64> = header
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| {
+                    parse_instance_id(t).ok_or_else(|| {
+                        ApiError::field("Element-Instances", format!("'{t}' is not an instance id"))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            if ids.is_empty() || ids.len() > MAX_ADDRESSED_INSTANCES {
+                return Err(ApiError::field(
+                    "Element-Instances",
+                    format!("must list 1 to {MAX_ADDRESSED_INSTANCES} instance ids"),
+                ));
+            }
+            let mut records = Vec::new();
+            for id in ids {
+                if let Some(r) = app.store.get_instance(id).await? {
+                    if r.element_key == element.key() {
+                        records.push(r);
+                    }
+                }
+            }
             (records, false, None)
         }
         None => match element.webhook_store_identity(webhook)? {
