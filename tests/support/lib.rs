@@ -12,6 +12,7 @@ use shared::netguard::NetGuard;
 use shared::settings::{Settings, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_WEBHOOK_BODY_BYTES};
 use shared::store::{NewAccount, Store};
 
+pub mod browser;
 pub mod outage;
 pub mod receiver;
 pub mod seeds;

@@ -177,6 +177,7 @@ async fn run(moto: &mut Option<MotoServer>) -> Result<(), Box<dyn std::error::Er
         "connector-events local stack ready: http://127.0.0.1:{port}/elements/api-v2 \
          (Authorization: User {user_secret}, Organization {org_secret}; DynamoDB at {endpoint}, tables 'local-*')"
     );
+    println!("console: http://127.0.0.1:{port}/console/ (sign in with the same two secrets)");
     http_server::serve(listener, handler, shutdown_signal()).await;
     eprintln!("ce-local: shutting down");
     let _ = stop_triggers.send(true);
