@@ -531,12 +531,12 @@ impl BigCommerceStore {
         );
     }
 
-    /// Objects of `resource` a default list shows (archived orders are not).
+    /// Objects of `resource` the default list shows (archived orders not).
     pub fn object_count(&self, resource: &str) -> usize {
         lock(&self.state)
             .objects
             .get(v2_resource(resource))
-            .map_or(0, |m| m.values().filter(|o| !o.deleted).count())
+            .map_or(0, |m| m.values().filter(|i| !i.deleted).count())
     }
 
     /// `requests_per_window` requests per fixed `window`, starting with the
@@ -1418,13 +1418,15 @@ mod tests {
         assert_eq!(store.object_count("orders"), 119);
         let r = get(&format!("{url}?min_id=119")).await;
         assert_eq!(r.ids(), [120]);
-        // Archived, not gone: still readable by id, marked `is_deleted`.
+        // Archived, not gone: listed with `is_deleted=true`, readable by id.
+        let r = get(&format!("{url}?is_deleted=true")).await;
+        assert_eq!(r.ids(), [119]);
+        assert_eq!(r.json()[0]["is_deleted"], true);
         let r = get(&format!("{url}/119")).await;
-        assert_eq!(r.status, 200);
         assert_eq!(r.json()["is_deleted"], true);
         let r = get(&format!("{url}/120")).await;
         assert_eq!(r.json()["id"], 120);
-        assert_eq!(store.list_calls(), 9, "item GETs are not list calls");
+        assert_eq!(store.list_calls(), 10, "item GETs are not list calls");
     }
 
     #[tokio::test]
