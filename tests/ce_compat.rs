@@ -422,3 +422,58 @@ async fn webhooks_are_routed_by_header_and_read_from_forms_and_queries() {
     let (_, list_b) = get(&s, &s.auth, &format!("{INSTANCES}/{}/events", b["id"])).await;
     assert_eq!(list_b.as_array().unwrap().len(), 1);
 }
+
+/// Cloud Elements' `event.notification.instance.finder`: a webhook to
+/// `/events/{elementKey}` reaches the instances whose configured value
+/// matches the payload's, each verified with its own credentials.
+#[tokio::test]
+async fn an_instance_finder_routes_a_webhook_without_an_instance_id() {
+    let s = served_stack().await;
+    let r = receiver().await;
+    let make = |account: &str| {
+        json!({"element": {"key": "one"}, "name": "finder", "configuration": {
+            "event.notification.enabled": true, "event.notification.callback.url": r.url,
+            "one.webhook.username": "admin", "one.webhook.password": "pw",
+            "one.account": account,
+            "event.notification.instance.finder": "one.account|accountId"}})
+    };
+    let seven = s.create(make("acct-7")).await;
+    let eight = s.create(make("acct-8")).await;
+    let http = reqwest::Client::new();
+    let send = |body: Value| {
+        http.post(s.url("/events/one"))
+            .header("Authorization", one::basic_auth("admin", "pw"))
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let resp = send(json!({"event": "Cart opened", "cartId": "f-1", "accountId": "acct-7"}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (_, seven_events) = get(&s, &s.auth, &format!("{INSTANCES}/{}/events", seven["id"])).await;
+    let (_, eight_events) = get(&s, &s.auth, &format!("{INSTANCES}/{}/events", eight["id"])).await;
+    assert_eq!(seven_events.as_array().unwrap().len(), 1);
+    assert!(eight_events.as_array().unwrap().is_empty());
+    // No instance matches: 404, nothing stored.
+    let resp = send(json!({"event": "Cart opened", "cartId": "f-2", "accountId": "acct-9"}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    // A finder naming a key the configuration lacks is refused, named.
+    let mut bad = make("acct-1");
+    bad["configuration"]["event.notification.instance.finder"] = json!("one.nothing|accountId");
+    let reply = call(
+        &s.app,
+        "POST",
+        INSTANCES,
+        Some(&s.auth),
+        Some(&bad.to_string()),
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(
+        reply.body["field"],
+        "configuration.event.notification.instance.finder"
+    );
+}

@@ -109,7 +109,20 @@ impl Instance {
             poll_interval: self.events.poll_interval(),
             store_key: element
                 .store_identity(&self.configuration)
-                .map(|identity| format!("{}#{identity}", self.element_key)),
+                .map(|identity| format!("{}#{identity}", self.element_key))
+                .or_else(|| {
+                    // Validated at every write; an unparsable one routes nothing.
+                    crate::config::finder::parse(&self.configuration)
+                        .ok()
+                        .flatten()
+                        .map(|f| {
+                            crate::config::finder::Finder::route_key(
+                                &self.element_key,
+                                &f.payload_path,
+                                &f.value,
+                            )
+                        })
+                }),
             token_hash: self.token_hash.clone(),
             registered_webhooks: self.registered_webhooks.clone(),
             events_paused: self.events_paused.clone(),

@@ -87,6 +87,8 @@ pub async fn create(
         },
         None => None,
     };
+    // Before the instance exists, so that a webhook can never miss it.
+    register_finder(app, &instance).await?;
     match app
         .store
         .create_instance(&instance.seal(&app.settings.secrets))
@@ -133,6 +135,25 @@ async fn check_store_capacity(
         return Err(ApiError::Conflict(format!(
             "this store already has {cap} instances, the most one store may have"
         )));
+    }
+    Ok(())
+}
+
+/// Records the payload path of the instance's finder, if it has one and is
+/// routed by it (`shared::config::finder`). Idempotent.
+async fn register_finder(app: &App, instance: &Instance) -> Result<(), ApiError> {
+    let record = instance.seal(&app.settings.secrets);
+    let routed_by_finder = record
+        .store_key
+        .as_deref()
+        .is_some_and(|k| k.starts_with(&format!("{}#finder#", instance.element_key)));
+    if !routed_by_finder {
+        return Ok(());
+    }
+    if let Some(finder) = config::finder::parse(&instance.configuration)? {
+        app.store
+            .register_finder_path(&instance.element_key, &finder.payload_path)
+            .await?;
     }
     Ok(())
 }
@@ -478,6 +499,7 @@ pub async fn patch(
         }
         None => None,
     };
+    register_finder(app, &next).await?;
     let result = write_patch(app, req, &current, next).await;
     match (&result, joined) {
         (Err(_), Some(joined)) => undo_join(app, joined, current.id).await,

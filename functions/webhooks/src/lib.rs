@@ -128,7 +128,7 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     }
 
     let named = instance_segment.as_deref().and_then(parse_instance_id);
-    let candidates = match find_instances(app, element, instance_segment.as_deref(), &webhook).await
+    let candidates = match find_instances(app, element, instance_segment.as_deref(), &content).await
     {
         Ok(Routed::Instances(found)) => {
             app.recent.remember(&found);
@@ -331,6 +331,28 @@ async fn spool(
     }
 }
 
+/// The instances whose finder matches the payload: for each finder path
+/// of the element, the payload's value there, looked up in the store index.
+async fn find_by_finder(
+    app: &App,
+    element: &dyn Element,
+    webhook: &WebhookRequest<'_>,
+) -> Result<Vec<shared::model::InstanceRecord>, ApiError> {
+    let Ok(body) = webhook.json_object() else {
+        return Ok(Vec::new());
+    };
+    let mut records = Vec::new();
+    for path in app.store.finder_paths(element.key()).await? {
+        let Some(value) = shared::webhook::text_at(&body, &path) else {
+            continue;
+        };
+        let key = shared::config::finder::Finder::route_key(element.key(), &path, &value);
+        let found = app.store.find_instances_by_store(&key).await?;
+        records.extend(found.records);
+    }
+    Ok(records)
+}
+
 /// The most instances one `Element-Instances` header may address: each is a
 /// read and a verification.
 pub const MAX_ADDRESSED_INSTANCES: usize = 20;
@@ -397,6 +419,18 @@ async fn find_instances(
                 }
             }
             (records, false, None)
+        }
+        None if element.webhook_store_identity(webhook)?.is_none() => {
+            // No store identity: Cloud Elements' instance finder.
+            let records = find_by_finder(app, element, webhook).await?;
+            if records.is_empty() {
+                return Err(ApiError::NotFound(format!(
+                    "webhooks for {} must be sent to /events/{}/{{instanceId}}, name their instances in an Element-Instances header, or match an instance finder",
+                    element.key(),
+                    element.key()
+                )));
+            }
+            (records, true, None)
         }
         None => match element.webhook_store_identity(webhook)? {
             Some(identity) => {

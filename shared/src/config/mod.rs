@@ -1,6 +1,7 @@
 //! The Cloud Elements instance body and its configuration, parsed and
 //! validated into what the rest of the system relies on.
 
+pub mod finder;
 pub mod poller;
 pub mod values;
 
@@ -211,6 +212,7 @@ pub fn validate_configuration(
         None => None,
     };
     optional_str(cfg, "event.notification.signature.key")?;
+    finder::parse(cfg)?;
 
     if let Some(raw) = cfg.get("event.poller.configuration") {
         if !raw.is_null() {

@@ -41,12 +41,14 @@
 
 mod accounts;
 mod attrs;
+mod finders;
 mod instances;
 mod intervals;
 mod notifications;
 mod poll_state;
 
 pub use accounts::{Account, NewAccount};
+pub use finders::MAX_FINDER_PATHS;
 pub use instances::{PageCursor, StoreMatches, MAX_INSTANCES_PER_STORE};
 pub use intervals::UNCONFIRMED_MEMBER_GRACE_MINUTES;
 pub use notifications::{
