@@ -291,3 +291,93 @@ async fn large_orders_are_stored_out_of_line_and_delivered_whole() {
     let again = poll_instance(&s.poller, &instance, base + Duration::seconds(61)).await;
     assert_eq!(again.notifications(), 0);
 }
+
+/// The event-log indexes carry ids, `status` and `attempts` only: a claim
+/// or a completion no longer rewrites a raw body into an index (issue 14,
+/// index cost). The log itself still shows everything, read from the table.
+#[tokio::test]
+async fn the_event_log_indexes_carry_no_raw_bodies() {
+    let s = served_stack().await;
+    let store = woocommerce::start_store("ck_p", "cs_p").await;
+    let created = s.create(body(&store, "5", true, "polling")).await;
+    let instance = load(&s, &created["id"]).await;
+    let t = Utc::now().with_nanosecond(0).unwrap() + Duration::seconds(1);
+    store.upsert("orders", 1, naive(t), naive(t));
+    let report = poll_instance(&s.poller, &instance, t + Duration::seconds(5)).await;
+    assert_eq!(report.notifications(), 1, "{report:?}");
+    let client = s.app.store.client();
+    for (index, key, value) in [
+        ("by-instance-log", "instance_id", instance.id.to_string()),
+        ("by-org-log", "org_id", instance.org_id.clone()),
+    ] {
+        let out = client
+            .query()
+            .table_name(&s.app.store.tables().notifications)
+            .index_name(index)
+            .key_condition_expression("#k = :v")
+            .expression_attribute_names("#k", key)
+            .expression_attribute_values(":v", aws_sdk_dynamodb::types::AttributeValue::S(value))
+            .send()
+            .await
+            .unwrap();
+        let items = out.items();
+        assert_eq!(items.len(), 1, "{index}");
+        let mut attrs: Vec<&str> = items[0].keys().map(String::as_str).collect();
+        attrs.sort();
+        assert!(
+            !attrs.contains(&"raw") && !attrs.contains(&"events"),
+            "{index}: {attrs:?}"
+        );
+        assert!(
+            attrs.contains(&"status") && attrs.contains(&"attempts"),
+            "{index}: {attrs:?}"
+        );
+    }
+    // The log shows the whole notification all the same.
+    let counts = notified(&s, &created["id"]).await;
+    assert_eq!(counts.len(), 1);
+}
+
+/// A poll started late in a busy invocation (its `now` minutes old) used to
+/// write a lease that was already expired, so a second poller ran beside
+/// it. The lease now runs from when it is written and is renewed per page:
+/// the second poller finds it held, and every change is notified once.
+#[tokio::test]
+async fn a_lease_taken_with_a_stale_clock_is_not_born_expired() {
+    let s = served_stack().await;
+    let store = woocommerce::start_store("ck_p", "cs_p").await;
+    let created = s.create(body(&store, "5", true, "polling")).await;
+    let instance = load(&s, &created["id"]).await;
+    let base = Utc::now().with_nanosecond(0).unwrap() - Duration::seconds(30);
+    for id in 1..=250u64 {
+        store.upsert(
+            "orders",
+            id,
+            naive(base + Duration::seconds((id % 25) as i64)),
+            naive(base),
+        );
+    }
+    store.set_delay(StdDuration::from_millis(150));
+    let stale = Utc::now() - Duration::minutes(10);
+    let first = {
+        let poller = s.poller.clone();
+        let instance = instance.clone();
+        tokio::spawn(async move { poll_instance(&poller, &instance, stale).await })
+    };
+    while store.list_calls() < 1 {
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    let second = poll_instance(&s.poller, &instance, Utc::now()).await;
+    assert_eq!(second.outcome, PollOutcome::Busy, "{second:?}");
+    let first = first.await.unwrap();
+    assert!(matches!(first.outcome, PollOutcome::Completed), "{first:?}");
+    // (The stale poll's window ended ten minutes ago; the next one reads
+    // the changes.)
+    store.set_delay(StdDuration::ZERO);
+    poll_instance(&s.poller, &instance, Utc::now()).await;
+    let again = poll_instance(&s.poller, &instance, Utc::now()).await;
+    assert_eq!(again.notifications(), 0, "{again:?}");
+    let counts = notified(&s, &created["id"]).await;
+    assert_eq!(counts.len(), 250);
+    assert!(counts.values().all(|&n| n == 1));
+}

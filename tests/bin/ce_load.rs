@@ -49,9 +49,12 @@ async fn main() {
         }
         Some("webhooks") => webhooks(arg(&args, "--rate", 50), arg(&args, "--count", 500)).await,
         Some("poll") => poll(arg(&args, "--changed", 1000)).await,
+        Some("poll-budget") => {
+            poll_budget(arg(&args, "--changed", 20_000), arg(&args, "--pages", 5)).await
+        }
         Some("faults") => faults(arg(&args, "--count", 100)).await,
         _ => {
-            eprintln!("usage: ce-load dispatch [--count N] [--concurrency C]\n       ce-load webhooks [--rate R] [--count N]\n       ce-load poll [--changed N]\n       ce-load faults [--count N]");
+            eprintln!("usage: ce-load dispatch [--count N] [--concurrency C]\n       ce-load webhooks [--rate R] [--count N]\n       ce-load poll [--changed N]\n       ce-load poll-budget [--changed N] [--pages P]\n       ce-load faults [--count N]");
             std::process::exit(2);
         }
     }
@@ -288,6 +291,96 @@ fn reset_peak() -> u64 {
 /// Growth of peak resident memory since `reset_peak`, in KiB.
 fn peak_growth(from: u64) -> u64 {
     status_kib("VmHWM:").saturating_sub(from)
+}
+
+/// One window of `changed` WooCommerce orders, polled with a budget of
+/// `pages` store calls per cycle: how many cycles until the cursor reaches
+/// the window's end, and whether every change was notified exactly once.
+async fn poll_budget(changed: usize, pages: usize) {
+    use ce_tests::vendors::woocommerce;
+    use chrono::Timelike;
+    let s = served_stack().await;
+    let base = Utc::now().with_nanosecond(0).unwrap() + chrono::Duration::seconds(5);
+    let woo = woocommerce::start_store("ck", "cs").await;
+    for id in 1..=changed as u64 {
+        let t = (base + chrono::Duration::seconds(id as i64)).naive_utc();
+        woo.upsert("orders", id, t, t);
+    }
+    let body = json!({"element": {"key": "woocommercerest"}, "name": "budget", "configuration": {
+        "store.url": woo.base_url, "oauth.api.key": "ck", "oauth.api.secret": "cs",
+        "event.notification.enabled": true, "event.vendor.type": "polling",
+        "event.notification.callback.url": "https://example.com/cb", "event.poller.refresh_interval": "15",
+        "event.poller.configuration": {"orders": {"url": "/hubs/ecommerce/orders", "idField": "id", "datesConfiguration": {}}}}});
+    let created = ce_tests::call(
+        &s.app,
+        "POST",
+        "/elements/api-v2/instances",
+        Some(&s.auth),
+        Some(&body.to_string()),
+    )
+    .await;
+    let instance = s
+        .app
+        .store
+        .get_instance(created.body["id"].as_u64().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .open(&s.app.settings.secrets)
+        .unwrap();
+    let mut poller = s.poller.clone();
+    poller.config.max_pages_per_poll = pages;
+    let started = Instant::now();
+    let mut at = base + chrono::Duration::seconds(changed as i64 + 60);
+    let (mut cycles, mut calls, mut notifications) = (0usize, 0usize, 0usize);
+    loop {
+        cycles += 1;
+        let report = poller::poll_instance(&poller, &instance, at).await;
+        calls += report.calls();
+        notifications += report.notifications();
+        match report.outcome {
+            poller::PollOutcome::Completed => break,
+            poller::PollOutcome::Checkpointed => {}
+            other => {
+                println!("poll-budget: cycle {cycles} ended {other:?}; stopping");
+                break;
+            }
+        }
+        if cycles > changed {
+            break;
+        }
+        at += chrono::Duration::seconds(1);
+    }
+    // Every notified version, counted through the store's event log.
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = s
+            .app
+            .store
+            .list_notifications(instance.id, None, 200, cursor.as_ref())
+            .await
+            .unwrap();
+        for n in &page {
+            for e in &n.notification.events {
+                *seen
+                    .entry(format!("{}@{}", e.object_id, e.event_date))
+                    .or_default() += 1;
+            }
+        }
+        match next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    let twice = seen.values().filter(|&&n| n > 1).count();
+    println!(
+        "poll-budget woocommerce: {changed} changes in one window, {pages} pages per cycle: {cycles} cycles to completion, {calls} store calls (minimum ⌈{changed}/100⌉+1 = {}), {notifications} notifications, {} distinct changes notified, {twice} notified more than once, {} lost, {:.1} s",
+        changed.div_ceil(100) + 1,
+        seen.len(),
+        changed.saturating_sub(seen.len()),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 async fn poll(changed: usize) {
