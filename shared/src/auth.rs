@@ -7,9 +7,9 @@
 //! by key; the organization secret is then compared in constant time.
 
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
+use crate::signing::constant_time_eq;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -95,13 +95,6 @@ pub fn org_secret_hash(secret: &str) -> String {
 
 pub fn instance_token_hash(token: &str) -> String {
     hash_secret("instance-token", token)
-}
-
-/// Constant-time equality for secrets, digests and signatures.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    // `ct_eq` on slices of different length returns false without leaking
-    // where they differ; the length itself is not secret.
-    a.ct_eq(b).into()
 }
 
 /// Authenticates a request's `Authorization` header against the accounts

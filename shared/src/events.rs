@@ -1,12 +1,15 @@
 //! The normalized event and the notification that carries events to the
 //! client's callback URL (DESIGN.md §5 "Callback").
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use crate::model::format_date;
+/// The API's and the callbacks' date form: RFC 3339, milliseconds, `Z`.
+pub fn format_date(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
 
 /// At most this many events go in one notification built from a webhook.
 pub const MAX_EVENTS_PER_WEBHOOK_NOTIFICATION: usize = 20;

@@ -6,10 +6,10 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+use crate::config::{macros, where_clause};
 use crate::config::{parse_instance_body, validate_configuration};
 use crate::elements;
 use crate::netguard::NetGuard;
-use crate::polling::{macros, where_clause};
 use crate::webhook::WebhookRequest;
 
 /// Arbitrary JSON, a few levels deep.

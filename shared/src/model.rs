@@ -1,7 +1,7 @@
 //! A connector instance: in memory (secrets in the clear, never logged) and at
 //! rest (secrets sealed), and the JSON shape the API answers with.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::config::{self, values::Configuration, EventSettings};
@@ -82,9 +82,7 @@ fn secrets_context(id: u64) -> String {
     format!("instance:{id}")
 }
 
-pub fn format_date(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+pub use crate::events::format_date;
 
 impl Instance {
     pub fn element(&self) -> &'static dyn Element {

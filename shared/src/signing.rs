@@ -5,10 +5,18 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
 /// How far a Standard Webhooks timestamp may be from now, as the reference
+/// Constant-time equality for secrets, digests and signatures.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    // `ct_eq` on slices of different length returns false without leaking
+    // where they differ; the length itself is not secret.
+    a.ct_eq(b).into()
+}
+
 /// libraries allow.
 pub const STANDARD_WEBHOOKS_TOLERANCE_SECS: i64 = 5 * 60;
 

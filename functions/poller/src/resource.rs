@@ -5,14 +5,13 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde_json::{json, Value};
 use shared::config::poller::PollResource;
+use shared::config::{macros, where_clause};
 use shared::elements::{Element, HubResource};
 use shared::events::EventType;
 use shared::events::{Event, Notification, Source, MAX_EVENTS_PER_POLL_NOTIFICATION};
 use shared::model::Instance;
 use shared::polling::changes::{Change, ChangeReader};
-use shared::polling::{
-    macros, where_clause, PagePosition, PageSeen, PollFailure, PollQuery, PollResponse,
-};
+use shared::polling::{PagePosition, PageSeen, PollFailure, PollQuery, PollResponse};
 use shared::store::{ObjectVersion, PollCheckpoint, StoreError};
 
 use crate::{App, PollOutcome};

@@ -2,8 +2,10 @@
 //! validated into what the rest of the system relies on.
 
 pub mod finder;
+pub mod macros;
 pub mod poller;
 pub mod values;
+pub mod where_clause;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

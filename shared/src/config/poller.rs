@@ -102,8 +102,8 @@ fn parse_resource(
         }
     };
     if let Some(clause) = &where_clause {
-        for condition in crate::polling::where_clause::parse(clause, &url_field)? {
-            crate::polling::macros::validate(&condition.value, &url_field)?;
+        for condition in crate::config::where_clause::parse(clause, &url_field)? {
+            crate::config::macros::validate(&condition.value, &url_field)?;
         }
     }
     validate_dates(&dates, &format!("{base}.datesConfiguration"))?;

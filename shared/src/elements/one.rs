@@ -36,10 +36,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::{require_all, webhook_denied, Element, EventMode};
-use crate::auth::constant_time_eq;
 use crate::config::values::{optional_str, Configuration};
 use crate::error::ApiError;
 use crate::events::{body_digest, Event, EventType};
+use crate::signing::constant_time_eq;
 use crate::webhook::{text_at, WebhookContent, WebhookRequest};
 
 pub struct One;

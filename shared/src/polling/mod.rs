@@ -3,8 +3,6 @@
 //! element builds (in its own file), and turning vendor objects into changes.
 
 pub mod changes;
-pub mod macros;
-pub mod where_clause;
 
 use chrono::{DateTime, Duration, Utc};
 use http::HeaderMap;

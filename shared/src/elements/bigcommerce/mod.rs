@@ -222,7 +222,7 @@ impl Element for BigCommerce {
                 .flatten()
                 .unwrap_or_else(|| DEFAULT_SECRET_HEADER.to_string());
             let given = req.header(&name).ok_or_else(webhook_denied)?;
-            if !crate::auth::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+            if !crate::signing::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
                 return Err(webhook_denied());
             }
         }

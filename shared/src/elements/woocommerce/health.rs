@@ -57,7 +57,7 @@ pub(super) async fn check(
         .collect();
     let ours: HashSet<&str> = registered.iter().map(String::as_str).collect();
     let mut health = WebhookHealth {
-        checked_at: crate::model::format_date(chrono::Utc::now()),
+        checked_at: crate::events::format_date(chrono::Utc::now()),
         ..Default::default()
     };
 
