@@ -245,46 +245,21 @@ impl Store {
         if ids.is_empty() {
             return Ok(matches);
         }
-        let mut keys = aws_sdk_dynamodb::types::KeysAndAttributes::builder().consistent_read(true);
-        for id in &ids {
-            keys = keys.keys(Item::from([("id".to_string(), s(id))]));
-        }
-        let mut request = Some(
-            keys.build()
-                .map_err(|e| StoreError::Config(e.to_string()))?,
-        );
-        while let Some(keys) = request.take() {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.tables.instances, keys)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in out
-                .responses()
-                .and_then(|r| r.get(&self.tables.instances))
-                .into_iter()
-                .flatten()
-            {
-                match from_item(item) {
-                    // The instance may have moved to another store since the
-                    // index saw it.
-                    Ok(rec) if rec.store_key.as_deref() == Some(store_key) => {
-                        matches.records.push(rec)
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "instance item unreadable; skipped");
-                        matches.unreadable += 1;
-                    }
+        let keys = ids
+            .iter()
+            .map(|id| Item::from([("id".to_string(), s(id))]))
+            .collect();
+        for item in self.batch_get(&self.tables.instances, keys).await? {
+            match from_item(&item) {
+                // The instance may have moved to another store since the
+                // index saw it.
+                Ok(rec) if rec.store_key.as_deref() == Some(store_key) => matches.records.push(rec),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "instance item unreadable; skipped");
+                    matches.unreadable += 1;
                 }
             }
-            request = out
-                .unprocessed_keys()
-                .and_then(|u| u.get(&self.tables.instances))
-                .cloned()
-                .filter(|k| !k.keys().is_empty());
         }
         Ok(matches)
     }

@@ -231,6 +231,44 @@ pub(crate) fn classify_transaction(
 }
 
 impl Store {
+    /// Consistent reads of these keys of one table, 100 at a time, asking
+    /// again for what DynamoDB leaves unprocessed under load. Keys with no
+    /// item are simply absent from the answer, which is in no set order.
+    pub(crate) async fn batch_get(
+        &self,
+        table: &str,
+        keys: Vec<attrs::Item>,
+    ) -> Result<Vec<attrs::Item>, StoreError> {
+        let mut items = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .consistent_read(true)
+                .set_keys(Some(chunk.to_vec()))
+                .build()
+                .map(Some)
+                .map_err(|e| StoreError::Config(e.to_string()))?;
+            while let Some(keys) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(table, keys)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                if let Some(found) = out.responses().and_then(|r| r.get(table)) {
+                    items.extend(found.iter().cloned());
+                }
+                // (An empty map of unprocessed keys means none.)
+                request = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(table))
+                    .cloned()
+                    .filter(|k| !k.keys().is_empty());
+            }
+        }
+        Ok(items)
+    }
+
     pub fn new(client: Client, tables: Tables) -> Self {
         Self { client, tables }
     }

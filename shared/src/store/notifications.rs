@@ -2,7 +2,7 @@
 //! vendor's dedupe key, and the write is conditional on its absence), read
 //! one at a time or as an instance's event log.
 
-use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::attrs::{get_n, get_opt_n, get_opt_s, get_s, get_time, n, s, Item};
@@ -192,42 +192,17 @@ impl Store {
         };
         let id = stored.notification.id.clone();
         let mut parts: Vec<Option<String>> = vec![None; count];
-        for chunk_start in (0..count).step_by(100) {
-            let mut keys = KeysAndAttributes::builder().consistent_read(true);
-            for i in chunk_start..count.min(chunk_start + 100) {
-                keys = keys.keys(Item::from([("id".into(), s(raw_part_id(&id, i)))]));
-            }
-            let mut request = Some(
-                keys.build()
-                    .map_err(|e| StoreError::Config(e.to_string()))?,
-            );
-            while let Some(keys) = request.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.tables.notifications, keys)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                for part in out
-                    .responses()
-                    .and_then(|r| r.get(&self.tables.notifications))
-                    .into_iter()
-                    .flatten()
-                {
-                    let part_id = get_s(part, "id")?;
-                    let n: usize = part_id
-                        .rsplit_once("#raw")
-                        .and_then(|(_, n)| n.parse().ok())
-                        .filter(|n| *n < count)
-                        .ok_or_else(|| StoreError::Corrupt(format!("raw part id {part_id}")))?;
-                    parts[n] = Some(get_s(part, "data")?);
-                }
-                request = out
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(&self.tables.notifications))
-                    .cloned();
-            }
+        let keys = (0..count)
+            .map(|i| Item::from([("id".into(), s(raw_part_id(&id, i)))]))
+            .collect();
+        for part in self.batch_get(&self.tables.notifications, keys).await? {
+            let part_id = get_s(&part, "id")?;
+            let n: usize = part_id
+                .rsplit_once("#raw")
+                .and_then(|(_, n)| n.parse().ok())
+                .filter(|n| *n < count)
+                .ok_or_else(|| StoreError::Corrupt(format!("raw part id {part_id}")))?;
+            parts[n] = Some(get_s(&part, "data")?);
         }
         let mut raw = String::new();
         for (n, part) in parts.into_iter().enumerate() {
@@ -418,37 +393,13 @@ impl Store {
         &self,
         ids: &[String],
     ) -> Result<Vec<StoredNotification>, StoreError> {
+        let keys = ids
+            .iter()
+            .map(|id| Item::from([("id".into(), s(id))]))
+            .collect();
         let mut found: std::collections::HashMap<String, Item> = std::collections::HashMap::new();
-        for chunk in ids.chunks(100) {
-            let mut keys = KeysAndAttributes::builder().consistent_read(true);
-            for id in chunk {
-                keys = keys.keys(Item::from([("id".into(), s(id))]));
-            }
-            let mut request = Some(
-                keys.build()
-                    .map_err(|e| StoreError::Config(e.to_string()))?,
-            );
-            while let Some(keys) = request.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.tables.notifications, keys)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                for item in out
-                    .responses()
-                    .and_then(|r| r.get(&self.tables.notifications))
-                    .into_iter()
-                    .flatten()
-                {
-                    found.insert(get_s(item, "id")?, item.clone());
-                }
-                request = out
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(&self.tables.notifications))
-                    .cloned();
-            }
+        for item in self.batch_get(&self.tables.notifications, keys).await? {
+            found.insert(get_s(&item, "id")?, item);
         }
         let mut items = Vec::with_capacity(ids.len());
         for id in ids {

@@ -2,7 +2,7 @@
 //! same instance, one cursor per resource, and a marker per object version
 //! already notified, so overlapping windows never notify a change twice.
 
-use aws_sdk_dynamodb::types::{ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::attrs::{get_opt_n, get_opt_s, n, s, Item};
@@ -264,52 +264,20 @@ impl Store {
         instance_id: u64,
         versions: &[ObjectVersion],
     ) -> Result<std::collections::HashSet<ObjectVersion>, StoreError> {
+        let mut by_sk = std::collections::HashMap::new();
+        for v in versions {
+            by_sk.insert(marker_sk(&v.resource, &v.object_id, v.modified_ms), v);
+        }
+        let keys = by_sk
+            .keys()
+            .map(|sk| Item::from([("pk".into(), s(pk(instance_id))), ("sk".into(), s(sk))]))
+            .collect();
         let mut seen = std::collections::HashSet::new();
-        for chunk in versions.chunks(100) {
-            let mut keys = KeysAndAttributes::builder().consistent_read(true);
-            let mut unique = std::collections::HashSet::new();
-            for v in chunk {
-                let sk = marker_sk(&v.resource, &v.object_id, v.modified_ms);
-                if unique.insert(sk.clone()) {
-                    keys = keys.keys(Item::from([
-                        ("pk".into(), s(pk(instance_id))),
-                        ("sk".into(), s(sk)),
-                    ]));
+        for item in self.batch_get(&self.tables.poll_state, keys).await? {
+            if let Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) = item.get("sk") {
+                if let Some(v) = by_sk.get(sk) {
+                    seen.insert((*v).clone());
                 }
-            }
-            let mut request = Some(
-                keys.build()
-                    .map_err(|e| StoreError::Config(e.to_string()))?,
-            );
-            // BatchGetItem may leave keys unprocessed under load; ask again.
-            while let Some(keys) = request.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.tables.poll_state, keys)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                for item in out
-                    .responses()
-                    .and_then(|r| r.get(&self.tables.poll_state))
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) = item.get("sk") {
-                        if let Some(v) = chunk
-                            .iter()
-                            .find(|v| marker_sk(&v.resource, &v.object_id, v.modified_ms) == *sk)
-                        {
-                            seen.insert(v.clone());
-                        }
-                    }
-                }
-                request = out
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(&self.tables.poll_state))
-                    .cloned()
-                    .filter(|k| !k.keys().is_empty());
             }
         }
         Ok(seen)
