@@ -497,7 +497,7 @@ async fn the_network_guard_refuses_private_callbacks_at_dispatch() {
     let inst = instance(&s, &r.url.replace("127.0.0.1", "localhost")).await;
     let id = event(&s, &inst, "cust-9").await;
     let strict = dispatcher::App::new(
-        s.app.store.clone(),
+        s.dispatcher.store.clone(),
         {
             let mut settings = test_settings();
             settings.secrets = s.app.settings.secrets.clone();

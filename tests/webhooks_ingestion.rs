@@ -573,7 +573,7 @@ async fn ecwid_signatures_and_stores_are_checked() {
 async fn two_organizations_on_one_ecwid_store_each_get_their_event() {
     let s = stack().await;
     let first = ecwid_instance(&s, 4006, Some("shared-app-secret")).await;
-    let (other_auth, _) = new_account(&s.app.store).await;
+    let (other_auth, _) = new_account(&s.store).await;
     let other_body = instance_body(
         "ecwid",
         json!({"ecwid.store.id": "4006", "ecwid.order.key": "k",
