@@ -11,6 +11,9 @@ echo "==> cfn-lint template.yaml"
 cfn-lint template.yaml
 echo "==> sam validate --lint"
 SAM_CLI_TELEMETRY=0 sam validate --lint
+echo "==> template checks beyond lint: DLQs, alarms, log retention, no wildcard on tables, PITR, SSE"
+python3 scripts/template-checks.py --self-test
+python3 scripts/template-checks.py
 echo "==> cargo-lambda smoke test (tests/events/)"
 scripts/lambda-smoke.sh
 echo "==> cargo test (DynamoDB at $AWS_ENDPOINT_URL)"
