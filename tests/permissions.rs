@@ -123,7 +123,14 @@ async fn a_template_missing_an_index_resource_is_refused_on_that_index() {
         "no-by-org",
     );
     let s = stack_as(iam::users_for_template(&path, &suffix())).await;
-    let list = call(&s.app, "GET", "/elements/api-v2/instances", Some(&s.auth), None).await;
+    let list = call(
+        &s.app,
+        "GET",
+        "/elements/api-v2/instances",
+        Some(&s.auth),
+        None,
+    )
+    .await;
     assert_ne!(list.status, 200, "{}", list.body);
     let denied = s.denials.take();
     assert!(
