@@ -187,7 +187,11 @@ def iam_client(key=None, secret=None):
 
 
 def users(iam, template, suffix):
-    out = {"template": os.path.abspath(template), "functions": {}}
+    # Shown in messages: relative to the project when it is the project's.
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+    path = os.path.abspath(template)
+    out = {"template": os.path.relpath(path, root) if path.startswith(root + os.sep) else path,
+           "functions": {}}
     for fn, info in function_policies(template).items():
         out["functions"][fn] = {**create_user(iam, f"{fn}{suffix}", info["policy"]), **info}
     return out
