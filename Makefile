@@ -1,5 +1,5 @@
 # The README's two commands: `make run` and `make test`.
-.PHONY: run test demo build lint sam-build
+.PHONY: run test demo sandbox build lint sam-build
 
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
@@ -15,8 +15,17 @@ demo:
 	cargo build -p ce-local -p ce-tests --bins
 	$(TARGET_DIR)/debug/ce-demo
 
+# The stack, a sandbox WooCommerce store and a callback receiver, for trying
+# the console by hand (README, Console).
+sandbox:
+	@scripts/ensure-tools.sh
+	@echo "==> building the local stack and the sandbox"
+	cargo build -p ce-local -p ce-tests --bins
+	$(TARGET_DIR)/debug/ce-sandbox
+
 test:
 	@scripts/ensure-tools.sh
+	@scripts/ensure-browser.sh
 	scripts/with-moto.sh scripts/test-all.sh
 
 build:

@@ -29,6 +29,7 @@ FUNCTIONS = {
                                           ("dispatcher-eventbridge-scheduled.json", "due")]),
     "poller": ("PollerFunction", [("poller-scheduled-interval.json", "polled"),
                                   ("poller-continuation.json", "polled")]),
+    "console": ("ConsoleFunction", [("console-apigw-v2-index.json", 200)]),
 }
 
 

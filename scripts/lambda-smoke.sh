@@ -51,5 +51,6 @@ check dispatcher dispatcher-dynamodb-stream.json batchItemFailures
 check dispatcher dispatcher-eventbridge-scheduled.json due
 check poller poller-scheduled-interval.json polled
 check poller poller-continuation.json polled
-echo "lambda smoke: $((10-failures)) passed, $failures failed"
+check console console-apigw-v2-index.json 200
+echo "lambda smoke: $((11-failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -174,7 +174,8 @@ def function_policies(path):
 
 def create_user(iam, name, policy):
     iam.create_user(UserName=name)
-    iam.put_user_policy(UserName=name, PolicyName="template", PolicyDocument=json.dumps(policy))
+    if policy["Statement"]:  # a function without Policies gets a user allowed nothing
+        iam.put_user_policy(UserName=name, PolicyName="template", PolicyDocument=json.dumps(policy))
     key = iam.create_access_key(UserName=name)["AccessKey"]
     return {"user": name, "access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}
 

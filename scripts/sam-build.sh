@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the four deployable arm64 functions exactly as AWS gets them
+# Builds the five deployable arm64 functions exactly as AWS gets them
 # (`sam build`, which runs `cargo lambda build --release --arm64` per function,
 # no Docker), then checks each bootstrap against the 8 MB size budget.
 #
@@ -30,7 +30,7 @@ SAM_CLI_TELEMETRY=0 sam build --beta-features --build-dir "$build_dir"
 python3 - "$build_dir" <<'PY'
 import os, struct, sys
 build_dir, budget, over = sys.argv[1], 8_000_000, False
-for fn in ("InstancesFunction", "WebhooksFunction", "DispatcherFunction", "PollerFunction"):
+for fn in ("InstancesFunction", "WebhooksFunction", "DispatcherFunction", "PollerFunction", "ConsoleFunction"):
     path = os.path.join(build_dir, fn, "bootstrap")
     with open(path, "rb") as f:
         header = f.read(20)

@@ -47,7 +47,7 @@ async fn instance(s: &Stack, callback: &str) -> Value {
 /// Ingests one ONe event; returns the notification id.
 async fn event(s: &Stack, instance: &Value, customer: &str) -> String {
     let d = one::delivery(
-        &one::client_logged(customer, "2026-11-23T10:15:30Z"),
+        &one::with_timestamp(one::client_logged(customer), "2026-11-23T10:15:30Z"),
         "admin",
         "pw",
     );
@@ -231,7 +231,11 @@ async fn an_exhausted_schedule_fails_the_notification_and_replay_delivers_it() {
     )
     .await;
     assert_eq!(retry.status, 202, "{}", retry.body);
-    assert_eq!(retry.body["status"], "pending");
+    assert_eq!(retry.body["deliveryStatus"], "pending");
+    assert_eq!(
+        retry.body["status"], "DISPATCHED",
+        "attempted before: Cloud Elements' word"
+    );
     let report = sweep(&s.dispatcher, Utc::now()).await.unwrap();
     assert_eq!(report.delivered, 1, "{report:?}");
     assert_eq!(status_of(&s, &id).await, DeliveryStatus::Delivered);
@@ -567,5 +571,236 @@ async fn the_stream_trigger_delivers_new_pending_notifications() {
     assert_eq!(
         result,
         json!({"batchItemFailures": [{"itemIdentifier": "200"}]})
+    );
+}
+
+/// Issue 15, point 1: a receiver's `Retry-After` of 9999999999999999 once
+/// made chrono panic (and a release build abort) in the middle of a sweep,
+/// for every tenant. Now it is capped at 12 h and the sweep goes on.
+#[tokio::test]
+async fn a_poison_retry_after_is_clamped_and_the_sweep_goes_on() {
+    let s = served_stack().await;
+    let poison = receiver().await;
+    poison.script(vec![
+        Behaviour::RetryAfter(429, "9999999999999999".into()),
+        Behaviour::RetryAfter(503, "-5".into()),
+    ]);
+    let healthy = receiver().await;
+    let bad = instance(&s, &poison.url).await;
+    let good = instance(&s, &healthy.url).await;
+    let bad_id = event(&s, &bad, "cust-poison").await;
+    let good_id = event(&s, &good, "cust-healthy").await;
+
+    let t0 = Utc::now();
+    let report = sweep(&s.dispatcher, t0).await.unwrap();
+    assert_eq!(
+        (report.delivered, report.retrying, report.errors),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    assert_eq!(status_of(&s, &good_id).await, DeliveryStatus::Delivered);
+    let stored = s
+        .app
+        .store
+        .get_notification(&bad_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let next = stored.next_attempt_at.unwrap();
+    assert!(
+        next <= t0 + Duration::hours(12) + Duration::minutes(1) && next >= t0 + Duration::hours(11),
+        "capped at 12 h: {next}"
+    );
+    // A negative Retry-After is ignored: the schedule applies (5 min ± 20 %).
+    let second = attempt(&s.dispatcher, &bad_id, next).await.unwrap();
+    let Outcome::RetryScheduled { at } = second else {
+        panic!("{second:?}")
+    };
+    assert!((240..=361).contains(&(at - next).num_seconds()), "{at}");
+    assert_eq!(poison.received().len(), 2);
+}
+
+/// Issue 15, point 7: an instance whose secrets do not open with this
+/// deployment's keys is not "deleted": its notification waits and is
+/// delivered once the right key is back.
+#[tokio::test]
+async fn an_unreadable_instance_is_retried_not_failed() {
+    let s = served_stack().await;
+    let r = receiver().await;
+    let inst = instance(&s, &r.url).await;
+    let id = event(&s, &inst, "cust-unreadable").await;
+    // A deploy with the wrong key.
+    let wrong = dispatcher::App::new(s.app.store.clone(), test_settings(), test_dispatch_config());
+    let t0 = Utc::now();
+    let outcome = attempt(&wrong, &id, t0).await.unwrap();
+    let Outcome::RetryScheduled { at } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(at > t0, "{at}");
+    assert_eq!(status_of(&s, &id).await, DeliveryStatus::Pending);
+    assert!(r.received().is_empty());
+    let stored = s.app.store.get_notification(&id).await.unwrap().unwrap();
+    assert!(
+        stored
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("cannot be read")),
+        "{stored:?}"
+    );
+    // The key is fixed: the next sweep after the wait delivers it.
+    let report = sweep(&s.dispatcher, at).await.unwrap();
+    assert_eq!(report.delivered, 1, "{report:?}");
+    assert_eq!(r.accepted_ids().get(&id), Some(&1));
+}
+
+/// A second organization on the same stack, with an ONe instance calling
+/// back `callback`.
+async fn other_org_instance(s: &Stack, callback: &str) -> Value {
+    let (auth, _) = ce_tests::new_account(&s.app.store).await;
+    let body = json!({"element": {"key": "one"}, "name": "other org", "configuration": {
+        "event.notification.enabled": true,
+        "event.notification.callback.url": callback,
+        "event.notification.signature.key": SIGNATURE_KEY,
+        "one.webhook.username": "admin", "one.webhook.password": "pw"}});
+    let reply = call(
+        &s.app,
+        "POST",
+        INSTANCES,
+        Some(&auth),
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body
+}
+
+/// `n` notifications for `inst`, ingested a few at a time.
+async fn many_events(s: &Stack, inst: &Value, n: usize, tag: &str) -> Vec<String> {
+    use futures_util::stream::{self, StreamExt};
+    stream::iter(0..n)
+        .map(|i| async move { event(s, inst, &format!("{tag}-{i}")).await })
+        .buffer_unordered(16)
+        .collect()
+        .await
+}
+
+/// Issue 15, point 2: 400 due notifications of organization X at a receiver
+/// that hangs, and one of organization Y. Y's is attempted in the first
+/// sweep, at once, and X's instance takes a bounded time from the sweep
+/// (its budget plus one attempt timeout).
+/// Before fair shares, the sweep spent 400 × 2 s / 16 = 50 s on X, and Y
+/// waited for the second sweep.
+#[tokio::test]
+async fn a_hanging_tenant_beside_a_healthy_one_does_not_delay_it() {
+    let mut s = served_stack().await;
+    s.dispatcher.config.shares.instance_budget = std::time::Duration::from_secs(4);
+    let hanging = receiver().await;
+    hanging.set_default(Behaviour::Hang);
+    let healthy = receiver().await;
+    let x = instance(&s, &hanging.url).await;
+    let y = other_org_instance(&s, &healthy.url).await;
+    let x_ids = many_events(&s, &x, 400, "x").await;
+    assert_eq!(x_ids.len(), 400);
+    // Y's notification is the newest: last in every due order.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let y_id = event(&s, &y, "y-1").await;
+
+    let started = std::time::Instant::now();
+    let now = Utc::now();
+    let first = sweep(&s.dispatcher, now).await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        healthy.accepted_ids().get(&y_id) == Some(&1),
+        "Y delivered by the first sweep: {first:?}"
+    );
+    let y_after = healthy.received()[0].received_at.duration_since(started);
+    assert!(
+        y_after < std::time::Duration::from_secs(3),
+        "Y attempted among the first, after {y_after:?}"
+    );
+    let shares = s.dispatcher.config.shares;
+    assert_eq!(first.due, 401, "{first:?}");
+    assert_eq!(first.retrying + first.deferred, 400, "{first:?}");
+    // In flight 4 at a time, 2 s each, until the 4 s budget is spent.
+    assert!(
+        (4..=12).contains(&first.retrying),
+        "X attempted only within its budget: {first:?}"
+    );
+    assert!(
+        took < shares.instance_budget + std::time::Duration::from_secs(5),
+        "one instance's time in a sweep is bounded: {took:?}"
+    );
+    // The second sweep (as the next minute's would) gives X its turn again.
+    let second = sweep(&s.dispatcher, now).await.unwrap();
+    assert!(second.retrying >= 4, "{second:?}");
+    // X never had more than its in-flight cap at the receiver at once.
+    let arrivals: Vec<std::time::Instant> =
+        hanging.received().iter().map(|r| r.received_at).collect();
+    let max_concurrent = arrivals
+        .iter()
+        .map(|a| {
+            arrivals
+                .iter()
+                .filter(|b| {
+                    **b >= *a && b.duration_since(*a) < std::time::Duration::from_millis(1500)
+                })
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert!(
+        max_concurrent <= shares.instance_in_flight,
+        "{max_concurrent} in flight"
+    );
+    assert_eq!(status_of(&s, &y_id).await, DeliveryStatus::Delivered);
+}
+
+/// The stream path: a batch of 100 new notifications of X at a hanging
+/// receiver and one of Y. Y's is delivered at once; X's beyond its time
+/// budget are left pending for the sweep.
+#[tokio::test]
+async fn the_stream_path_gives_a_hanging_tenant_only_its_share() {
+    let mut s = served_stack().await;
+    s.dispatcher.config.shares.instance_budget = std::time::Duration::from_secs(4);
+    let hanging = receiver().await;
+    hanging.set_default(Behaviour::Hang);
+    let healthy = receiver().await;
+    let x = instance(&s, &hanging.url).await;
+    let y = other_org_instance(&s, &healthy.url).await;
+    let x_ids = many_events(&s, &x, 100, "sx").await;
+    let y_id = event(&s, &y, "sy-1").await;
+    let record = |seq: usize, id: &str, inst: &Value| {
+        let stored = id.to_string();
+        json!({"eventID": format!("ev-{seq}"), "eventName": "INSERT", "dynamodb": {
+            "Keys": {"id": {"S": stored}}, "SequenceNumber": seq.to_string(),
+            "NewImage": {"id": {"S": id}, "status": {"S": "pending"},
+                         "instance_id": {"S": inst["id"].to_string()},
+                         "org_id": {"S": if inst == &x { "org-x" } else { "org-y" }}}}})
+    };
+    let mut records: Vec<Value> = x_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| record(i, id, &x))
+        .collect();
+    records.push(record(1000, &y_id, &y));
+    let started = std::time::Instant::now();
+    let result = dispatcher::handle_stream(&s.dispatcher, &json!({ "Records": records })).await;
+    let took = started.elapsed();
+    assert_eq!(result, json!({"batchItemFailures": []}));
+    assert_eq!(healthy.accepted_ids().get(&y_id), Some(&1));
+    let y_after = healthy.received()[0].received_at.duration_since(started);
+    assert!(y_after < std::time::Duration::from_secs(3), "{y_after:?}");
+    let attempted = hanging.received().len();
+    assert!((4..=12).contains(&attempted), "{attempted}");
+    assert!(took < std::time::Duration::from_secs(9), "{took:?}");
+    let mut pending = 0;
+    for id in &x_ids {
+        if status_of(&s, id).await == DeliveryStatus::Pending {
+            pending += 1;
+        }
+    }
+    assert_eq!(
+        pending, 100,
+        "X's are all still pending (retrying or deferred)"
     );
 }

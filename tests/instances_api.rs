@@ -282,6 +282,8 @@ async fn bad_input_gets_a_4xx_naming_the_problem() {
     // BigCommerce webhooks need a way to verify the sender.
     let mut big = seeds::filled("002_openconnectors_bigcommerce_2.json");
     big["configuration"]["event.vendor.type"] = json!("webhook");
+    big["configuration"]["bigcommerce.store.hash"] = json!("abc123");
+    big["configuration"]["oauth.access.token"] = json!("token-from-the-install");
     let reply = post(big.to_string()).await;
     assert_eq!(
         (reply.status, reply.body["field"].clone()),
@@ -694,4 +696,155 @@ async fn the_encryption_key_can_come_from_an_ssm_secure_string() {
         missing.resolve(&sdk).await,
         Err(shared::settings::SettingsError::Parameter { .. })
     ));
+}
+
+/// Issue 15, point 4: changing where secrets go needs the secrets again. A
+/// PATCH of only `store.url` would otherwise send the stored password to the
+/// new host; a PATCH of only the callback URL would sign for a new host with
+/// the stored key.
+#[tokio::test]
+async fn a_new_store_or_callback_url_needs_its_secrets_sent_again() {
+    use ce_tests::vendors::bigcommerce;
+    let s = ce_tests::served_stack().await;
+    let home = bigcommerce::start_store("bc-user", "bc-token").await;
+    let elsewhere = bigcommerce::start_store("bc-user", "bc-token").await;
+    let mut body = seeds::filled("002_openconnectors_bigcommerce_2.json");
+    let cfg = body["configuration"].as_object_mut().unwrap();
+    for k in ["oauth.api.key", "oauth.api.secret", "oauth.callback.url"] {
+        cfg.remove(k);
+    }
+    cfg.insert("username".into(), json!("bc-user"));
+    cfg.insert("password".into(), json!("bc-token"));
+    cfg.insert("event.notification.signature.key".into(), json!("k1"));
+    cfg.insert(
+        "store.url".into(),
+        json!(format!("{}/api/v2", home.base_url)),
+    );
+    let created = s.create(body).await;
+    let path = format!("/elements/api-v2/instances/{}", created["id"]);
+    let patch = |v: Value| v.to_string();
+    let new_url = format!("{}/api/v2", elsewhere.base_url);
+
+    for attempt in [
+        json!({"configuration": {"store.url": new_url}}),
+        json!({"configuration": {"store.url": new_url, "password": "********"}}),
+    ] {
+        let refused = call(&s.app, "PATCH", &path, Some(&s.auth), Some(&patch(attempt))).await;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert_eq!(
+            refused.body["field"], "configuration.password",
+            "{}",
+            refused.body
+        );
+        assert!(
+            refused.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("changing configuration.store.url requires"),
+            "{}",
+            refused.body
+        );
+    }
+    assert_eq!(elsewhere.requests(), 0, "nothing was sent to the new host");
+    let shown = call(&s.app, "GET", &path, Some(&s.auth), None).await;
+    assert_eq!(
+        shown.body["configuration"]["store.url"],
+        json!(format!("{}/api/v2", home.base_url))
+    );
+    let moved = call(
+        &s.app,
+        "PATCH",
+        &path,
+        Some(&s.auth),
+        Some(&patch(
+            json!({"configuration": {"store.url": new_url, "password": "bc-token"}}),
+        )),
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+
+    // The callback URL, with a signature key set.
+    let refused = call(
+        &s.app,
+        "PATCH",
+        &path,
+        Some(&s.auth),
+        Some(&patch(
+            json!({"configuration": {"event.notification.callback.url": "https://elsewhere.example/cb"}}),
+        )),
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(
+        refused.body["field"],
+        "configuration.event.notification.signature.key"
+    );
+    let moved = call(
+        &s.app,
+        "PATCH",
+        &path,
+        Some(&s.auth),
+        Some(&patch(json!({"configuration": {
+            "event.notification.callback.url": "https://elsewhere.example/cb",
+            "event.notification.signature.key": "a-new-key"}}))),
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    // Other changes need nothing again.
+    let renamed = call(
+        &s.app,
+        "PATCH",
+        &path,
+        Some(&s.auth),
+        Some(&patch(json!({"name": "renamed"}))),
+    )
+    .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+}
+
+/// Issue 15, point 5: the guard's residuals. IPv4-compatible addresses,
+/// the local-use NAT64 prefix and well-known ports other than 80 and 443 are
+/// refused at creation, naming the field.
+#[tokio::test]
+async fn ipv4_compatible_local_nat64_and_system_ports_are_refused() {
+    let s = stack().await;
+    for callback in [
+        "http://[::127.0.0.1]/cb",
+        "http://[::a9fe:a9fe]/latest/meta-data",
+        "http://[64:ff9b:1::a00:1]/cb",
+        "https://mycoolapp.com:22/cb",
+        "http://93.184.216.34:25/cb",
+    ] {
+        let body = json!({"element": {"key": "one"}, "name": "guarded", "configuration": {
+            "event.notification.enabled": true,
+            "event.notification.callback.url": callback,
+            "one.webhook.username": "admin", "one.webhook.password": "pw"}});
+        let reply = call(
+            &s.app,
+            "POST",
+            "/elements/api-v2/instances",
+            Some(&s.auth),
+            Some(&body.to_string()),
+        )
+        .await;
+        assert_eq!(reply.status, 400, "{callback}: {}", reply.body);
+        assert_eq!(
+            reply.body["field"], "configuration.event.notification.callback.url",
+            "{callback}: {}",
+            reply.body
+        );
+    }
+    let allowed = json!({"element": {"key": "one"}, "name": "guarded", "configuration": {
+        "event.notification.enabled": true,
+        "event.notification.callback.url": "https://mycoolapp.com:8443/cb",
+        "one.webhook.username": "admin", "one.webhook.password": "pw"}});
+    let reply = call(
+        &s.app,
+        "POST",
+        "/elements/api-v2/instances",
+        Some(&s.auth),
+        Some(&allowed.to_string()),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
 }

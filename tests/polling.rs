@@ -599,7 +599,8 @@ async fn bigcommerce_polls_with_rfc_2822_dates_through_429_storms_and_204s() {
     assert_eq!(counts.len(), 602);
     assert!(exactly_once(&counts));
     assert_eq!(types.iter().filter(|t| *t == "CREATED").count(), 2);
-    // Calls for orders against the minimum ⌈600/250⌉ + 1.
+    // Calls for orders against the minimum ⌈600/250⌉ + 1, plus one listing
+    // of archived orders.
     let orders = report
         .resources
         .iter()
@@ -887,4 +888,324 @@ async fn a_failed_update_takes_back_only_the_membership_it_wrote() {
         .await
         .unwrap();
     assert!(!s.app.store.interval_in_use(13).await.unwrap());
+}
+
+/// Issue 15, point 1: a store's hostile rate-limit headers. A negative
+/// `X-Rate-Limit-Time-Reset-Ms` was a hot loop against the store; a
+/// `Retry-After` of 9999999999999999 made chrono panic. Now each wait has a
+/// floor, each value is clamped, and a wait past the poll's patience ends
+/// the poll at once with the cursor unchanged.
+#[tokio::test]
+async fn hostile_rate_limit_headers_neither_spin_nor_panic() {
+    use ce_tests::receiver::{start_receiver, Behaviour};
+    let s = served_stack().await;
+    let store = start_receiver(None, None).await;
+    let base = store
+        .url
+        .trim_end_matches(ce_tests::receiver::CALLBACK_PATH);
+    let mut body = ce_tests::seeds::filled("002_openconnectors_bigcommerce_2.json");
+    let cfg = body["configuration"].as_object_mut().unwrap();
+    for k in ["oauth.api.key", "oauth.api.secret", "oauth.callback.url"] {
+        cfg.remove(k);
+    }
+    cfg.insert("username".into(), json!("bc-user"));
+    cfg.insert("password".into(), json!("bc-token"));
+    cfg.insert("store.url".into(), json!(format!("{base}/api/v2")));
+    store.set_default(Behaviour::Respond(200, vec![], json!([])));
+    let created = create(&s, body).await;
+    let instance = load(&s, &created["id"]).await;
+    let too_many = |name: &str, value: &str| {
+        Behaviour::Respond(429, vec![(name.to_string(), value.to_string())], json!({}))
+    };
+
+    // A negative reset: waited out at the 1 s floor, a few times, then the
+    // poll stops. Patience of 3 s per resource, three resources.
+    let mut poller = s.poller.clone();
+    poller.config.max_throttle_wait = Duration::seconds(3);
+    store.set_default(too_many("x-rate-limit-time-reset-ms", "-5"));
+    let before = store.received().len();
+    let started = std::time::Instant::now();
+    let report = tokio::time::timeout(
+        StdDuration::from_secs(40),
+        poll_instance(&poller, &instance, Utc::now()),
+    )
+    .await
+    .expect("the poll ends: no hot loop");
+    assert!(
+        matches!(report.outcome, PollOutcome::Incomplete(_)),
+        "{report:?}"
+    );
+    let calls = store.received().len() - before;
+    assert!(calls <= 3 * 4, "{calls} calls in {:?}", started.elapsed());
+
+    // Values far past any clock: no panic, no wait, the cursor stays.
+    for (name, value) in [
+        ("retry-after", "9999999999999999"),
+        ("x-rate-limit-time-reset-ms", "9223372036854775807"),
+        ("x-rate-limit-time-reset-ms", "-9223372036854775808"),
+    ] {
+        store.set_default(too_many(name, value));
+        let started = std::time::Instant::now();
+        let report = tokio::time::timeout(
+            StdDuration::from_secs(40),
+            poll_instance(&poller, &instance, Utc::now()),
+        )
+        .await
+        .expect("the poll ends");
+        assert!(
+            matches!(report.outcome, PollOutcome::Incomplete(_)),
+            "{name}: {value}: {report:?}"
+        );
+        if !value.starts_with('-') {
+            assert!(
+                started.elapsed() < StdDuration::from_secs(5),
+                "{name}: {value}: a wait past patience is not slept: {:?}",
+                started.elapsed()
+            );
+        }
+    }
+    // The store recovers: the next poll completes.
+    store.set_default(Behaviour::Respond(200, vec![], json!([])));
+    let report = poll_instance(&s.poller, &instance, Utc::now()).await;
+    assert_eq!(report.outcome, PollOutcome::Completed, "{report:?}");
+}
+
+// --------------------------------------------- BigCommerce as it really behaves
+
+/// The Cloud Elements OAuth body (seed 002, second example) pointed at the
+/// simulator's API host, with the given extra configuration and body keys.
+fn bigcommerce_oauth_body(
+    store: &bigcommerce::BigCommerceStore,
+    extra_cfg: Value,
+    provider_data: Option<Value>,
+) -> Value {
+    let mut body = ce_tests::seeds::filled("002_openconnectors_bigcommerce_2.json");
+    let cfg = body["configuration"].as_object_mut().unwrap();
+    cfg.insert("oauth.api.key".into(), json!("bc-client-id"));
+    cfg.insert("oauth.api.secret".into(), json!("bc-client-secret"));
+    cfg.insert(
+        "oauth.callback.url".into(),
+        json!("https://mycoolapp.com/auth"),
+    );
+    cfg.insert("bigcommerce.api.url".into(), json!(store.base_url.clone()));
+    cfg.extend(extra_cfg.as_object().unwrap().clone());
+    if let Some(pd) = provider_data {
+        body["providerData"] = pd;
+    }
+    body
+}
+
+async fn post_instance(s: &Stack, body: &Value) -> ce_tests::Reply {
+    call(
+        &s.app,
+        "POST",
+        INSTANCES,
+        Some(&s.auth),
+        Some(&body.to_string()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_bigcommerce_oauth_install_code_is_exchanged_and_the_store_polled() {
+    let mut s = served_stack().await;
+    let store = bigcommerce::start_store("unused", "unused").await;
+    store.register_app(
+        "bc-client-id",
+        "bc-client-secret",
+        "https://mycoolapp.com/auth",
+    );
+    s.app.bigcommerce_login_url = store.base_url.clone();
+    let context = format!("stores/{}", store.store_hash());
+
+    // Neither the install code nor a token: a 400 naming what is missing.
+    let reply = post_instance(&s, &bigcommerce_oauth_body(&store, json!({}), None)).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.body["field"], "providerData.code", "{}", reply.body);
+    assert!(reply.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("bigcommerce.store.hash"));
+
+    // A wrong code: BigCommerce refuses it, and so do we, naming the field.
+    let wrong =
+        json!({"code": "not-a-code", "context": context, "scope": "store_v2_orders_read_only"});
+    let reply = post_instance(&s, &bigcommerce_oauth_body(&store, json!({}), Some(wrong))).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.body["field"], "providerData.code");
+    assert!(!reply.body.to_string().contains("bc-client-secret"));
+
+    // The code from the app's auth callback.
+    let code = store.issue_code("store_v2_orders_read_only store_v2_products_read_only");
+    let pd = json!({"code": code, "context": context, "scope": "store_v2_orders_read_only"});
+    let reply = post_instance(
+        &s,
+        &bigcommerce_oauth_body(&store, json!({}), Some(pd.clone())),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let created = reply.body;
+    assert_eq!(created["configuration"]["oauth.access.token"], "********");
+    assert_eq!(
+        created["configuration"]["bigcommerce.store.hash"],
+        store.store_hash()
+    );
+    assert!(
+        !created.to_string().contains("tok-"),
+        "the token is never echoed"
+    );
+    // A code is good once.
+    let reply = post_instance(&s, &bigcommerce_oauth_body(&store, json!({}), Some(pd))).await;
+    assert_eq!(
+        (reply.status, reply.body["field"].clone()),
+        (400, json!("providerData.code"))
+    );
+
+    // The exchanged token polls the store.
+    let instance = load(&s, &created["id"]).await;
+    let t = secs(Utc::now()) + Duration::seconds(2);
+    store.upsert("orders", 1, t, t);
+    let report = poll_instance(&s.poller, &instance, t + Duration::seconds(10)).await;
+    assert_eq!(report.outcome, PollOutcome::Completed, "{report:?}");
+    let (counts, _) = notified(&s, &created["id"]).await;
+    assert_eq!(
+        counts.keys().map(|k| k.1.as_str()).collect::<Vec<_>>(),
+        ["1"]
+    );
+
+    // The hash and token may also be given directly.
+    let direct = bigcommerce_oauth_body(
+        &store,
+        json!({"bigcommerce.store.hash": store.store_hash(), "oauth.access.token": "given-token"}),
+        None,
+    );
+    assert_eq!(post_instance(&s, &direct).await.status, 200);
+}
+
+#[tokio::test]
+async fn oauth_stores_poll_products_and_customers_through_v3_and_orders_through_v2() {
+    let s = served_stack().await;
+    let store = bigcommerce::start_store("unused", "unused").await;
+    store.set_oauth_token("oauth-token-1");
+    let created = create(
+        &s,
+        bigcommerce_oauth_body(
+            &store,
+            json!({"bigcommerce.store.hash": store.store_hash(), "oauth.access.token": "oauth-token-1"}),
+            None,
+        ),
+    )
+    .await;
+    let instance = load(&s, &created["id"]).await;
+    let base = secs(Utc::now()) + Duration::seconds(5);
+    // More products than one page, several in the same second.
+    for id in 1..=260u64 {
+        store.upsert(
+            "products",
+            id,
+            base + Duration::seconds((id / 3) as i64),
+            base,
+        );
+    }
+    store.upsert(
+        "customers",
+        7,
+        base + Duration::seconds(1),
+        base - Duration::days(3),
+    );
+    store.upsert("orders", 9, base, base);
+    let report = poll_instance(&s.poller, &instance, base + Duration::seconds(200)).await;
+    assert_eq!(report.outcome, PollOutcome::Completed, "{report:?}");
+    assert!(
+        store.v3_calls() >= 3,
+        "products (2 pages) and customers through v3"
+    );
+    let (counts, _) = notified(&s, &created["id"]).await;
+    assert!(exactly_once(&counts));
+    let of = |t: &str| counts.keys().filter(|k| k.0 == t).count();
+    assert_eq!((of("products"), of("customers"), of("orders")), (260, 1, 1));
+    // The client's resource names are unchanged, and v3's ISO dates are read.
+    let customer = counts.keys().find(|k| k.0 == "customers").unwrap();
+    assert_eq!(customer.1, "7");
+    assert_eq!(
+        customer.2,
+        shared::model::format_date(base + Duration::seconds(1))
+    );
+}
+
+#[tokio::test]
+async fn archived_bigcommerce_orders_are_reported_deleted_by_polling() {
+    let s = served_stack().await;
+    let store = bigcommerce::start_store("bc-user", "bc-token").await;
+    let created = create(&s, bigcommerce_body(&store)).await;
+    let instance = load(&s, &created["id"]).await;
+    // Orders of a moment ago (inside the first window's overlap), so that the
+    // archive, stamped with the store's clock, is a later version.
+    let t = secs(Utc::now()) - Duration::seconds(10);
+    store.upsert("orders", 41, t, t);
+    store.upsert("orders", 42, t, t);
+    let report = poll_instance(&s.poller, &instance, Utc::now()).await;
+    assert_eq!(report.outcome, PollOutcome::Completed, "{report:?}");
+    // The merchant archives order 41: it leaves the default listing.
+    store.delete("orders", 41);
+    let report = poll_instance(&s.poller, &instance, Utc::now() + Duration::seconds(5)).await;
+    assert_eq!(report.outcome, PollOutcome::Completed, "{report:?}");
+    let (counts, _) = notified(&s, &created["id"]).await;
+    assert!(exactly_once(&counts));
+    let reply = call(
+        &s.app,
+        "GET",
+        &format!("{INSTANCES}/{}/events?pageSize=200", created["id"]),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    let deleted: Vec<String> = reply
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|n| n["events"].as_array().unwrap().clone())
+        .filter(|e| e["eventType"] == "DELETED")
+        .map(|e| e["objectId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(deleted, ["41"], "{}", reply.body);
+}
+
+#[tokio::test]
+async fn a_low_legacy_hourly_quota_stops_the_cycle_and_the_next_resumes() {
+    let s = served_stack().await;
+    let store = bigcommerce::start_store("bc-user", "bc-token").await;
+    let created = create(&s, bigcommerce_body(&store)).await;
+    let instance = load(&s, &created["id"]).await;
+    let t = secs(Utc::now()) + Duration::seconds(2);
+    for id in 1..=3u64 {
+        store.upsert("orders", id, t, t);
+    }
+    store.upsert("products", 5, t, t);
+    store.upsert("customers", 6, t, t);
+    // The hour's quota is nearly used up by the merchant's other tools.
+    store.set_hourly_quota_left(shared::elements::bigcommerce::LEGACY_QUOTA_RESERVE as u64 + 1);
+    let calls_before = store.list_calls();
+    let report = poll_instance(&s.poller, &instance, t + Duration::seconds(5)).await;
+    assert!(
+        matches!(report.outcome, PollOutcome::Deferred(_)),
+        "{report:?}"
+    );
+    assert_eq!(
+        store.list_calls() - calls_before,
+        1,
+        "stopped after one call"
+    );
+    assert!(
+        report.resources.iter().all(|r| r.cursor.is_none()),
+        "no cursor moved"
+    );
+    // The next hour: the cycle resumes where the window starts, nothing twice.
+    store.set_hourly_quota_left(20_000);
+    let report = poll_instance(&s.poller, &instance, t + Duration::seconds(10)).await;
+    assert_eq!(report.outcome, PollOutcome::Completed, "{report:?}");
+    let (counts, _) = notified(&s, &created["id"]).await;
+    assert_eq!(counts.len(), 5, "{counts:?}");
+    assert!(exactly_once(&counts));
 }

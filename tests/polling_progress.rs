@@ -275,7 +275,9 @@ async fn large_orders_are_stored_out_of_line_and_delivered_whole() {
     for n in &page {
         let raw: Value =
             serde_json::from_str(&n.notification.raw).expect("the raw body is whole JSON");
-        assert!(raw.is_array());
+        assert_eq!(raw["objectType"], "orders", "Cloud Elements' poller shape");
+        assert_eq!(raw["eventId"], n.notification.id.as_str());
+        assert!(raw["orders"].is_array());
         let one = s
             .app
             .store

@@ -113,7 +113,7 @@ pub async fn authenticate(
 ) -> Result<crate::store::Account, ApiError> {
     let creds = parse_authorization(header)?;
     let denied = || ApiError::Unauthorized("invalid User or Organization secret".into());
-    let account = store
+    let mut account = store
         .find_user(&user_secret_hash(&creds.user_secret))
         .await?
         .ok_or_else(denied)?;
@@ -121,7 +121,31 @@ pub async fn authenticate(
     if !constant_time_eq(given.as_bytes(), account.org_secret_hash.as_bytes()) {
         return Err(denied());
     }
+    account.element_token = creds.element_token;
     Ok(account)
+}
+
+/// Cloud Elements' instance token: when a request carries `Element <token>`,
+/// it must be the token of the instance the request addresses (compared as
+/// digests, in constant time); 401 otherwise. Without one, the User and
+/// Organization secrets alone reach every instance of the organization.
+pub fn check_instance_token(
+    account: &crate::store::Account,
+    instance_token_hash_stored: &str,
+) -> Result<(), ApiError> {
+    match &account.element_token {
+        None => Ok(()),
+        Some(token) => {
+            let given = instance_token_hash(token);
+            if constant_time_eq(given.as_bytes(), instance_token_hash_stored.as_bytes()) {
+                Ok(())
+            } else {
+                Err(ApiError::Unauthorized(
+                    "the Element token does not belong to this instance".into(),
+                ))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

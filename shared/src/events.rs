@@ -45,11 +45,19 @@ pub struct Event {
     pub object_id: String,
     pub event_type: EventType,
     pub event_date: String,
+    /// Cloud Elements' events carry `date` beside `eventDate`, the same value.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub date: String,
     pub element_key: String,
     pub hub_key: String,
     /// The vendor's own name for the event, where it has one worth keeping.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vendor_event_type: Option<String>,
+    /// What the vendor said beyond the object, where the object alone would
+    /// mislead (a BigCommerce address event names the address, the event is
+    /// about its customer; an unmapped scope keeps its `data`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vendor_detail: Option<serde_json::Value>,
 }
 
 impl Event {
@@ -60,14 +68,17 @@ impl Event {
         event_type: EventType,
         event_date: DateTime<Utc>,
     ) -> Self {
+        let event_date = format_date(event_date);
         Self {
             object_type: object_type.into(),
             object_id: object_id.into(),
             event_type,
-            event_date: format_date(event_date),
+            date: event_date.clone(),
+            event_date,
             element_key: element_key.to_string(),
             hub_key: "ecommerce".to_string(),
             vendor_event_type: None,
+            vendor_detail: None,
         }
     }
 
@@ -75,12 +86,17 @@ impl Event {
         self.vendor_event_type = Some(name.into());
         self
     }
+
+    pub fn with_vendor_detail(mut self, detail: serde_json::Value) -> Self {
+        self.vendor_detail = Some(detail);
+        self
+    }
 }
 
 /// One version of one object: (hub resource, object id, modified). A poll
 /// and a webhook that saw the same version mark it alike, so whichever
 /// stores it second finds it already notified.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ObjectVersion {
     pub resource: String,
     pub object_id: String,
@@ -105,7 +121,8 @@ impl Source {
 }
 
 /// One callback to be delivered: 1..n events and the raw vendor data.
-#[derive(Debug, Clone, PartialEq)]
+/// Serializable so that the ingestion spool can carry it (shared::spool).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     /// Stable across delivery attempts and across vendor retries of the same
     /// change: derived from the instance and the vendor's dedupe key.
@@ -374,6 +391,58 @@ impl DeliveryStatus {
     }
 }
 
+/// Which notifications an events listing returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Any of these states, each optionally only if attempted at least once
+    /// (`Some(true)`) or never (`Some(false)`); empty means all.
+    pub any_of: Vec<(DeliveryStatus, Option<bool>)>,
+    /// A status word that is never produced: nothing matches.
+    pub matches_nothing: bool,
+    /// Created at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Created before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Cloud Elements' event status words, and what each means here:
+///
+/// | CE `status` | our `deliveryStatus` |
+/// |---|---|
+/// | `RECEIVED` | `pending` not attempted yet, or `queued` (held while events are paused) |
+/// | `DISPATCHED` | `pending` after a failed attempt (retrying), or `failed` (retries exhausted) |
+/// | `NOTIFIED` | `delivered`: the callback URL accepted it (2xx) |
+/// | `NEW`, `CONSUMED` | never produced; as filters they match nothing |
+pub fn ce_status(status: DeliveryStatus, attempts: u32) -> &'static str {
+    match status {
+        DeliveryStatus::Delivered => "NOTIFIED",
+        DeliveryStatus::Failed => "DISPATCHED",
+        DeliveryStatus::Pending if attempts > 0 => "DISPATCHED",
+        DeliveryStatus::Pending | DeliveryStatus::Queued => "RECEIVED",
+    }
+}
+
+/// A `?status=` value in either vocabulary, as the states it selects;
+/// `None` if it is neither.
+pub fn status_filter(text: &str) -> Option<EventFilter> {
+    use DeliveryStatus::*;
+    let (any_of, matches_nothing) = match DeliveryStatus::parse(text) {
+        Some(ours) => (vec![(ours, None)], false),
+        None => match text.to_ascii_uppercase().as_str() {
+            "NOTIFIED" => (vec![(Delivered, None)], false),
+            "RECEIVED" => (vec![(Pending, Some(false)), (Queued, None)], false),
+            "DISPATCHED" => (vec![(Pending, Some(true)), (Failed, None)], false),
+            "NEW" | "CONSUMED" => (Vec::new(), true),
+            _ => return None,
+        },
+    };
+    Some(EventFilter {
+        any_of,
+        matches_nothing,
+        ..Default::default()
+    })
+}
+
 /// A notification as stored, with its delivery state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredNotification {
@@ -390,18 +459,30 @@ pub struct StoredNotification {
 }
 
 impl StoredNotification {
-    /// The event log's JSON for one notification.
+    /// The event log's JSON for one notification: Cloud Elements' event
+    /// record (`id`, `eventDate`, `status` in CE's words, `providerData` as a
+    /// string, `notifiedData`), with our delivery state beside it.
     pub fn to_api_json(&self) -> serde_json::Value {
         let n = &self.notification;
         let raw: serde_json::Value = serde_json::from_str(&n.raw)
             .unwrap_or_else(|_| serde_json::Value::String(n.raw.clone()));
+        // What the callback URL was sent: the same body on every attempt.
+        let notified: Vec<serde_json::Value> = if self.attempts > 0 {
+            serde_json::from_slice(&n.callback_body())
+                .ok()
+                .into_iter()
+                .collect()
+        } else {
+            Vec::new()
+        };
         serde_json::json!({
             "id": n.id,
             "eventId": n.id,
             "instanceId": n.instance_id,
             "elementKey": n.element_key,
             "source": n.source.as_str(),
-            "status": self.status.as_str(),
+            "status": ce_status(self.status, self.attempts),
+            "deliveryStatus": self.status.as_str(),
             "attempts": self.attempts,
             "nextAttemptDate": (self.status == DeliveryStatus::Pending)
                 .then_some(self.next_attempt_at)
@@ -409,9 +490,12 @@ impl StoredNotification {
                 .map(format_date),
             "lastStatus": self.last_status.filter(|&c| c != 0),
             "lastError": self.last_error,
+            "eventDate": format_date(n.created_at),
             "createdDate": format_date(n.created_at),
             "updatedDate": format_date(self.updated_at),
             "events": n.events,
+            "providerData": n.raw,
+            "notifiedData": notified,
             "raw": raw,
         })
     }

@@ -23,5 +23,6 @@ pub mod polling;
 pub mod request_auth;
 pub mod settings;
 pub mod signing;
+pub mod spool;
 pub mod store;
 pub mod webhook;

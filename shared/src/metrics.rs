@@ -9,6 +9,8 @@
 //! | `DeliveryLatency` | Milliseconds | `Element` | dispatcher, per attempt |
 //! | `PollDuration` | Milliseconds | `Element` | poller, per instance |
 //! | `StoreApiCalls`, `StoreThrottled` | Count | `Element` | poller (`StoreThrottled`: 429s and quota waits) |
+//! | `InstanceUnreadable` | Count | `Element`, and none (alarmed) | dispatcher: an instance whose secrets do not open; its notification is retried |
+//! | `DeliveryPanics`, `PollPanics` | Count | none (alarmed) | dispatcher, poller: one delivery or poll panicked; the others went on |
 //!
 //! Only Lambda's stdout feeds CloudWatch, so nothing is printed elsewhere
 //! (tests, the local stack) unless `EMF_METRICS=1`.
@@ -39,6 +41,15 @@ fn enabled() -> bool {
 
 /// The EMF document for these metrics under one `Element` dimension.
 pub fn document(element: &str, metrics: &[(&str, f64, Unit)], timestamp_ms: i64) -> Value {
+    document_in(element, metrics, timestamp_ms, json!([["Element"]]))
+}
+
+fn document_in(
+    element: &str,
+    metrics: &[(&str, f64, Unit)],
+    timestamp_ms: i64,
+    dimensions: Value,
+) -> Value {
     let mut doc = Map::new();
     doc.insert(
         "_aws".into(),
@@ -46,7 +57,7 @@ pub fn document(element: &str, metrics: &[(&str, f64, Unit)], timestamp_ms: i64)
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [["Element"]],
+                "Dimensions": dimensions,
                 "Metrics": metrics.iter().map(|(name, _, unit)| json!({"Name": name, "Unit": unit.as_str()})).collect::<Vec<_>>(),
             }],
         }),
@@ -56,6 +67,18 @@ pub fn document(element: &str, metrics: &[(&str, f64, Unit)], timestamp_ms: i64)
         doc.insert((*name).to_string(), json!(value));
     }
     Value::Object(doc)
+}
+
+/// Emits the metrics both per element and without any dimension, so that one
+/// alarm (template.yaml) watches every element at once.
+pub fn emit_alarmed(element: &str, metrics: &[(&str, f64, Unit)]) {
+    if enabled() && !metrics.is_empty() {
+        let now = chrono::Utc::now().timestamp_millis();
+        println!(
+            "{}",
+            document_in(element, metrics, now, json!([["Element"], []]))
+        );
+    }
 }
 
 /// Emits the metrics (a no-op outside Lambda).

@@ -5,10 +5,20 @@
 //! the operator allows private networks (`ALLOW_PRIVATE_NETWORK`, which the
 //! local stack sets so it can call receivers on 127.0.0.1).
 //!
-//! At instance creation only literal addresses and well-known local names are
-//! checked ([`NetGuard::check_url`]); names are resolved and checked at
-//! connection time ([`NetGuard::resolve`]), whose answer the caller pins for the
-//! connection so DNS rebinding cannot slip past.
+//! At instance creation only literal addresses, ports and well-known local
+//! names are checked ([`NetGuard::check_url`]); names are resolved and checked
+//! at connection time ([`NetGuard::resolve`]), whose answer the caller pins for
+//! the connection so DNS rebinding cannot slip past.
+//!
+//! A name refused after resolution is reported without the address or its
+//! class ([`GuardError::RefusedName`]): error bodies and delivery logs are seen
+//! by tenants, and echoing what an internal name resolves to would make the
+//! service a DNS oracle inside the VPC. The operator's log has the details.
+//!
+//! **Port policy**: 80, 443 and every port from 1024 up are allowed; the
+//! other well-known ports (1–1023: SSH, SMTP, DNS, LDAP, …) are refused, so
+//! the service cannot be used to reach or probe third parties' system
+//! services. Unless the operator allows private networks (then any port).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -27,6 +37,12 @@ pub enum GuardError {
         addr: IpAddr,
         class: &'static str,
     },
+    /// A name whose resolved address is refused; neither the address nor
+    /// its class is said (see the module docs).
+    #[error("host {0} resolves to an address that is not allowed")]
+    RefusedName(String),
+    #[error("port {0} is not allowed: use 80, 443 or a port from 1024 up")]
+    Port(u16),
     #[error("host {0} is a local name, which is not allowed")]
     LocalName(String),
     #[error("host {host} could not be resolved: {reason}")]
@@ -44,6 +60,11 @@ impl NetGuard {
     pub fn check_url(&self, url: &url::Url) -> Result<(), GuardError> {
         if self.allow_private {
             return Ok(());
+        }
+        if let Some(port) = url.port_or_known_default() {
+            if !port_allowed(port) {
+                return Err(GuardError::Port(port));
+            }
         }
         match url.host() {
             None => Err(GuardError::NoHost),
@@ -80,6 +101,15 @@ impl NetGuard {
         }
     }
 
+    /// The check of an address a name resolved to: refused without saying
+    /// which address (logged for the operator).
+    pub fn check_resolved(&self, host: &str, addr: IpAddr) -> Result<(), GuardError> {
+        self.check_ip(host, addr).map_err(|e| {
+            tracing::warn!(host, error = %e, "network guard refused a resolved address");
+            GuardError::RefusedName(host.to_string())
+        })
+    }
+
     /// Resolves the URL's host and returns the first allowed address to pin
     /// the connection to. Every resolved address must pass: a name that mixes
     /// public and private answers is refused whole.
@@ -96,7 +126,7 @@ impl NetGuard {
             })?
             .collect();
         for addr in &addrs {
-            self.check_ip(host, addr.ip())?;
+            self.check_resolved(host, addr.ip())?;
         }
         addrs
             .into_iter()
@@ -106,6 +136,11 @@ impl NetGuard {
                 reason: "no addresses".to_string(),
             })
     }
+}
+
+/// The port policy (module docs).
+pub fn port_allowed(port: u16) -> bool {
+    port == 80 || port == 443 || port >= 1024
 }
 
 fn is_local_name(name: &str) -> bool {
@@ -155,8 +190,24 @@ fn classify_v6(ip: Ipv6Addr) -> Option<&'static str> {
     if ip == Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254) {
         return Some("cloud metadata");
     }
+    if ip.is_loopback() {
+        return Some("loopback");
+    }
+    if ip.is_unspecified() {
+        return Some("unspecified");
+    }
     if let Some(v4) = ip.to_ipv4_mapped() {
         return classify_v4(v4);
+    }
+    if s[0..6] == [0, 0, 0, 0, 0, 0] {
+        // IPv4-compatible `::a.b.c.d` (deprecated, RFC 4291 §2.5.5.1): some
+        // stacks still route it to the embedded IPv4 address.
+        let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+        return classify_v4(v4).or(Some("IPv4-compatible"));
+    }
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        // 64:ff9b:1::/48, NAT64 for local use (RFC 8215): never global.
+        return Some("local-use NAT64");
     }
     if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
         // NAT64: the embedded IPv4 address is what gets reached.
@@ -214,6 +265,14 @@ mod tests {
             "http://api.localhost/",
             "http://metadata.google.internal/",
             "http://2130706433/",
+            "http://[::127.0.0.1]/",
+            "http://[::a9fe:a9fe]/",
+            "http://[::10.0.0.1]/",
+            "http://[::8.8.8.8]/",
+            "http://[64:ff9b:1::a00:1]/",
+            "http://[64:ff9b:1:ffff::1]/",
+            "https://mycoolapp.com:22/",
+            "http://93.184.216.34:25/",
         ] {
             assert!(refused(url), "{url} should be refused");
         }
@@ -225,6 +284,8 @@ mod tests {
             "https://mycoolapp.com/events",
             "http://93.184.216.34/",
             "http://[2606:4700::1]/",
+            "https://mycoolapp.com:8443/events",
+            "http://mycoolapp.com:80/",
         ] {
             assert!(!refused(url), "{url} should be allowed");
         }
@@ -242,11 +303,17 @@ mod tests {
     async fn resolution_checks_the_resolved_address() {
         let guard = NetGuard::new(false);
         let url = url::Url::parse("http://127.0.0.1:1/").unwrap();
+        assert_eq!(guard.resolve(&url).await, Err(GuardError::Port(1)));
+        let url = url::Url::parse("http://127.0.0.1:1025/").unwrap();
         assert!(matches!(
             guard.resolve(&url).await,
             Err(GuardError::Refused { .. })
         ));
+        // A name: refused without the address or its class.
+        let name = url::Url::parse("http://localhost:1025/").unwrap();
+        let err = guard.resolve(&name).await.unwrap_err();
+        assert_eq!(err, GuardError::LocalName("localhost".into()));
         let open = NetGuard::new(true);
-        assert_eq!(open.resolve(&url).await.unwrap().port(), 1);
+        assert_eq!(open.resolve(&url).await.unwrap().port(), 1025);
     }
 }

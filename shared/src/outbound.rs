@@ -1,7 +1,9 @@
 //! HTTP clients for calls to URLs a user supplied (store APIs, callbacks):
 //! the host is resolved and checked by the network guard, and the connection
 //! is pinned to the checked address so DNS rebinding cannot redirect it.
-//! Redirects are not followed: a redirect could lead anywhere.
+//! Redirects are not followed: a redirect could lead anywhere. No proxy is
+//! used either (`no_proxy`): an operator's `HTTPS_PROXY` would otherwise
+//! resolve and connect on our behalf, past the guard.
 
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ pub async fn pinned_client(
     let addr = guard.resolve(url).await?;
     let host = url.host_str().ok_or(GuardError::NoHost)?;
     reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -54,7 +57,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 .collect();
             for addr in &addrs {
                 guard
-                    .check_ip(&host, addr.ip())
+                    .check_resolved(&host, addr.ip())
                     .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
             }
             let iter: reqwest::dns::Addrs = Box::new(addrs.into_iter());
@@ -70,6 +73,7 @@ pub fn guarded_client(
     timeout: Duration,
 ) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -86,6 +90,42 @@ mod tests {
     async fn the_guarded_client_refuses_names_resolving_to_loopback() {
         let client = guarded_client(NetGuard::new(false), Duration::from_secs(2)).unwrap();
         let err = client.get("http://localhost:9/").send().await.unwrap_err();
-        assert!(format!("{err:?}").contains("loopback"), "{err:?}");
+        let text = format!("{err:?}");
+        assert!(text.contains("RefusedName"), "{text}");
+        assert!(
+            !text.contains("127.0.0.1") && !text.contains("::1") && !text.contains("loopback"),
+            "the resolved address is not echoed: {text}"
+        );
+    }
+
+    /// An operator's proxy variable must not route user-supplied URLs
+    /// through a proxy, which would resolve and connect past the guard.
+    #[tokio::test]
+    async fn the_outbound_clients_ignore_proxy_variables() {
+        let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+        let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target_url = format!("http://{}/", target.local_addr().unwrap());
+        let vars = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"];
+        for v in vars {
+            std::env::set_var(v, &proxy_url);
+        }
+        let guarded = guarded_client(NetGuard::new(true), Duration::from_secs(2)).unwrap();
+        let url = url::Url::parse(&target_url).unwrap();
+        let pinned = pinned_client(&NetGuard::new(true), &url, Duration::from_secs(2))
+            .await
+            .unwrap();
+        for v in vars {
+            std::env::remove_var(v);
+        }
+        for client in [guarded, pinned] {
+            let request = tokio::spawn(client.get(target_url.as_str()).send());
+            let reached = tokio::select! {
+                _ = proxy.accept() => "proxy",
+                _ = target.accept() => "target",
+            };
+            request.abort();
+            assert_eq!(reached, "target");
+        }
     }
 }

@@ -175,7 +175,7 @@ async fn demo(port: u16) -> Result<(), String> {
     println!("  Ecwid: order XJ12H created → webhook answered {status}");
     let (status, _) = woocommerce::send(
         &one::delivery(
-            &one::cart_opened("cust-7", "cart-42", &now.to_rfc3339()),
+            &one::with_timestamp(one::cart_opened("cust-7", "cart-42"), &now.to_rfc3339()),
             "admin",
             "admin",
         ),

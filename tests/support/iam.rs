@@ -273,6 +273,19 @@ pub fn eventbridge_client_as(
     aws_sdk_eventbridge::Client::from_conf(config)
 }
 
+/// An SQS client with a function user's keys, recording refusals.
+pub fn sqs_client_as(
+    sdk: &aws_config::SdkConfig,
+    user: &FunctionUser,
+    denials: &Denials,
+) -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::config::Builder::from(sdk)
+        .credentials_provider(user.credentials.clone())
+        .interceptor(RecordDenials(denials.clone()))
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
 /// Fails the test when its stack goes out of scope after a refusal; while a
 /// test is already failing, prints the refusals beside its own message.
 #[derive(Debug)]

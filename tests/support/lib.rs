@@ -12,6 +12,7 @@ use shared::netguard::NetGuard;
 use shared::settings::{Settings, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_WEBHOOK_BODY_BYTES};
 use shared::store::{NewAccount, Store};
 
+pub mod browser;
 pub mod iam;
 pub mod outage;
 pub mod receiver;
@@ -145,15 +146,37 @@ async fn assemble_as(
         &rule_prefix,
         TEST_POLLER_ARN,
     );
+    // The ingestion spool, straight to the local server (never through an
+    // outage proxy in front of DynamoDB); each function sends and receives
+    // with its own user.
+    ce_local::queues::create_spool(&sdk, &rule_prefix)
+        .await
+        .expect("the spool queue is created on the local server");
+    let spool_url = aws_sdk_sqs::Client::new(&sdk)
+        .get_queue_url()
+        .queue_name(format!("{rule_prefix}ingest-spool"))
+        .send()
+        .await
+        .expect("the spool queue exists")
+        .queue_url
+        .expect("a queue URL");
+    let spool_as = |function: &str| {
+        shared::spool::Spool::new(
+            iam::sqs_client_as(&sdk, users.function(function), &denials),
+            spool_url.clone(),
+        )
+    };
     Stack {
         app: instances::App::new(store_as("InstancesFunction"), settings.clone())
             .with_schedules(schedules),
-        webhooks: webhooks::App::new(store_as("WebhooksFunction"), settings.clone()),
+        webhooks: webhooks::App::new(store_as("WebhooksFunction"), settings.clone())
+            .with_spool(spool_as("WebhooksFunction")),
         dispatcher: dispatcher::App::new(
             store_as("DispatcherFunction"),
             settings.clone(),
             test_dispatch_config(),
-        ),
+        )
+        .with_spool(spool_as("DispatcherFunction")),
         poller: poller::App::new(
             store_as("PollerFunction"),
             settings,
@@ -297,6 +320,58 @@ pub async fn ingest(
 
 /// The same tables behind a client aimed at a port where nothing listens:
 /// a state store that is down.
+/// Records the DynamoDB operation of every request a client sends
+/// (`X-Amz-Target`, e.g. `DynamoDB_20120810.Query`).
+#[derive(Debug, Clone, Default)]
+pub struct OperationLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl OperationLog {
+    /// The operations so far, without the API version prefix.
+    pub fn operations(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for OperationLog {
+    fn name(&self) -> &'static str {
+        "OperationLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default();
+        let operation = target.rsplit('.').next().unwrap_or(target).to_string();
+        self.0.lock().unwrap().push(operation);
+        Ok(())
+    }
+}
+
+/// The same tables through a client that logs every operation it sends.
+pub fn logged_store(store: &Store) -> (Store, OperationLog) {
+    let log = OperationLog::default();
+    let config = store
+        .client()
+        .config()
+        .to_builder()
+        .interceptor(log.clone())
+        .build();
+    (
+        Store::new(
+            aws_sdk_dynamodb::Client::from_conf(config),
+            store.tables().clone(),
+        ),
+        log,
+    )
+}
+
 pub fn unreachable_store(store: &Store) -> Store {
     let config = store
         .client()

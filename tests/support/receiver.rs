@@ -57,6 +57,9 @@ pub enum Behaviour {
     /// Never answer (hold the request for [`HANG_FOR`]); the client must time
     /// out. Dropping the [`Receiver`] releases held requests.
     Hang,
+    /// Answer this status with these headers and this JSON body (e.g. a
+    /// store's 429 with hostile `X-Rate-Limit-*` values, or a page `[]`).
+    Respond(u16, Vec<(String, String)>, Value),
 }
 
 impl Behaviour {
@@ -66,7 +69,8 @@ impl Behaviour {
             Behaviour::Status(s)
             | Behaviour::RetryAfter(s, _)
             | Behaviour::Slow(_, s)
-            | Behaviour::Redirect(s, _) => *s,
+            | Behaviour::Redirect(s, _)
+            | Behaviour::Respond(s, _, _) => *s,
             Behaviour::Hang => 0,
         }
     }
@@ -341,6 +345,11 @@ async fn handle(
             tokio::time::sleep(*delay).await;
             empty()
         }
+        Behaviour::Respond(status, headers, body) => headers
+            .iter()
+            .fold(ApiResponse::json(*status, body), |resp, (name, value)| {
+                resp.with_header(name, value.as_str())
+            }),
         Behaviour::Hang => {
             tokio::select! {
                 _ = tokio::time::sleep(HANG_FOR) => {}

@@ -11,12 +11,13 @@
 //! next sweep delivers again, with the same `webhook-id`.
 
 pub mod callback;
+pub mod fair;
 pub mod schedule;
 
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
-use futures_util::stream::{self, StreamExt};
+use futures_util::FutureExt;
 use serde_json::{json, Value};
 use shared::events::DeliveryStatus;
 use shared::model::Instance;
@@ -37,8 +38,17 @@ pub struct DispatchConfig {
     /// A retry due within this long is waited for in the same invocation
     /// (the 5 s step), instead of waiting for the next minute's sweep.
     pub inline_retry_max: StdDuration,
-    /// Notifications a sweep takes per shard.
+    /// Notifications a sweep attempts per shard, at most (after fair shares).
     pub sweep_batch: i32,
+    /// Due notifications a sweep reads per shard to choose from: further
+    /// than it attempts, so one tenant's backlog cannot hide another's.
+    pub sweep_scan: usize,
+    /// Fair shares and in-flight caps per instance and organization.
+    pub shares: fair::Shares,
+    /// How long a notification of an instance whose secrets do not open
+    /// (wrong key after a deploy, a rolled-back element) waits before the
+    /// next try. It is never failed for that: the operator fixes the key.
+    pub unreadable_retry: Duration,
 }
 
 impl Default for DispatchConfig {
@@ -49,6 +59,15 @@ impl Default for DispatchConfig {
             concurrency: 16,
             inline_retry_max: StdDuration::from_secs(10),
             sweep_batch: 100,
+            sweep_scan: 1_000,
+            shares: fair::Shares {
+                instance_share: 100,
+                org_share: 400,
+                instance_in_flight: 4,
+                org_in_flight: 8,
+                instance_budget: StdDuration::from_secs(30),
+            },
+            unreadable_retry: Duration::minutes(5),
         }
     }
 }
@@ -61,7 +80,13 @@ pub struct App {
     /// One client per container: its connections are reused across
     /// invocations. DNS answers pass the network guard.
     pub http: reqwest::Client,
+    /// The ingestion spool, drained at the start of every sweep.
+    pub spool: Option<shared::spool::Spool>,
 }
+
+/// Receives of 10 spooled messages per sweep, at most: 500 webhooks a
+/// minute, far above what an outage leaves behind.
+pub const SPOOL_DRAIN_ROUNDS: usize = 50;
 
 impl App {
     pub fn new(store: Store, settings: Settings, config: DispatchConfig) -> Self {
@@ -72,16 +97,46 @@ impl App {
             settings,
             config,
             http,
+            spool: None,
         }
     }
 
+    pub fn with_spool(mut self, spool: shared::spool::Spool) -> Self {
+        self.spool = Some(spool);
+        self
+    }
+
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let (_, settings, store) = shared::settings::function_context().await?;
+        let (sdk, settings, store) = shared::settings::function_context().await?;
+        let spool = shared::spool::Spool::from_env(&sdk);
         let mut config = DispatchConfig::default();
         if let Ok(secs) = std::env::var("CALLBACK_TIMEOUT_SECONDS") {
             config.attempt_timeout = StdDuration::from_secs(secs.trim().parse()?);
         }
-        Ok(Self::new(store, settings, config))
+        let number = |name: &str, default: usize| -> Result<usize, String> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("{name} must be a positive integer, got {v:?}")),
+                Err(_) => Ok(default),
+            }
+        };
+        let shares = &mut config.shares;
+        shares.instance_share = number("DISPATCH_INSTANCE_SHARE", shares.instance_share)?;
+        shares.org_share = number("DISPATCH_ORG_SHARE", shares.org_share)?;
+        shares.instance_in_flight =
+            number("DISPATCH_INSTANCE_IN_FLIGHT", shares.instance_in_flight)?;
+        shares.org_in_flight = number("DISPATCH_ORG_IN_FLIGHT", shares.org_in_flight)?;
+        shares.instance_budget =
+            StdDuration::from_secs(number("DISPATCH_INSTANCE_BUDGET_SECONDS", 30)? as u64);
+        let app = Self::new(store, settings, config);
+        Ok(match spool {
+            Some(spool) => app.with_spool(spool),
+            None => app,
+        })
     }
 
     fn lease(&self) -> Duration {
@@ -140,8 +195,24 @@ async fn attempt_in_span(app: &App, id: &str, now: DateTime<Utc>) -> Result<Outc
         Some(record) => match record.open(&app.settings.secrets) {
             Ok(instance) => Some(instance),
             Err(e) => {
-                tracing::error!(error = %e, "instance unreadable");
-                None
+                // Unreadable is not deleted: a wrong key after a deploy or a
+                // rolled-back element is fixed by the operator, and then the
+                // notification is delivered. Retry, keep the schedule where it
+                // is, and raise the alarm (template.yaml InstanceUnreadableAlarm).
+                tracing::error!(error = %e, "instance unreadable; the notification waits");
+                shared::metrics::emit_alarmed(
+                    &n.element_key,
+                    &[("InstanceUnreadable", 1.0, shared::metrics::Unit::Count)],
+                );
+                let at = now + app.config.unreadable_retry;
+                let completion = Completion::Retry {
+                    next_at: at,
+                    schedule_pos: claim.stored.schedule_pos,
+                    status: None,
+                    error: "the instance's configuration cannot be read with this deployment's keys; retrying".into(),
+                };
+                app.store.complete_attempt(&claim, &completion, now).await?;
+                return Ok(Outcome::RetryScheduled { at });
             }
         },
         None => None,
@@ -365,26 +436,65 @@ pub struct SweepReport {
     pub failed: usize,
     pub queued: usize,
     pub skipped: usize,
+    /// Due, but over their instance's or organization's share of this sweep:
+    /// left for the next one.
+    pub deferred: usize,
     pub errors: usize,
 }
 
-/// The `rate(1 minute)` trigger: attempts every pending notification due by
-/// `now`, with bounded concurrency.
+/// One attempt, isolated: a panic inside it (a bug, or a remote value that
+/// slipped past a clamp) is caught, logged and counted, and the other
+/// attempts of the invocation go on. The notification keeps its lease and is
+/// tried again after it. Needs `panic = "unwind"` (the release profile).
+async fn isolated<F, T>(id: &str, work: F) -> Result<T, StoreError>
+where
+    F: std::future::Future<Output = Result<T, StoreError>>,
+{
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(event_id = %id, panic = %what, "delivery panicked; the others go on");
+            shared::metrics::emit_alarmed(
+                "all",
+                &[("DeliveryPanics", 1.0, shared::metrics::Unit::Count)],
+            );
+            Err(StoreError::Corrupt(format!("delivery panicked: {what}")))
+        }
+    }
+}
+
+/// The `rate(1 minute)` trigger: attempts the pending notifications due by
+/// `now`, each owner within its fair share, with bounded concurrency.
 pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepReport, StoreError> {
-    let ids = app
+    drain_spool(app).await;
+    let due = app
         .store
-        .due_notification_ids(now, app.config.sweep_batch)
+        .due_notifications(now, app.config.sweep_scan.max(1))
         .await?;
+    let total = app.config.sweep_batch.max(1) as usize * shared::store::PENDING_SHARDS as usize;
+    let (chosen, deferred) = fair::select(due, &app.config.shares, total);
     let mut report = SweepReport {
-        due: ids.len(),
+        due: chosen.len() + deferred,
+        deferred,
         ..Default::default()
     };
-    let outcomes: Vec<Result<Outcome, StoreError>> = stream::iter(ids)
-        .map(|id| async move { attempt(app, &id, now).await })
-        .buffer_unordered(app.config.concurrency.max(1))
-        .collect()
-        .await;
+    let outcomes = fair::run(
+        chosen,
+        &app.config.shares,
+        app.config.concurrency,
+        |due| async move { isolated(&due.id, attempt(app, &due.id, now)).await },
+    )
+    .await;
     for outcome in outcomes {
+        let Some(outcome) = outcome else {
+            report.deferred += 1;
+            continue;
+        };
         match outcome {
             Ok(Outcome::Delivered) => report.delivered += 1,
             Ok(Outcome::RetryScheduled { .. }) => report.retrying += 1,
@@ -400,11 +510,50 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepReport, StoreEr
     Ok(report)
 }
 
+/// Stores what ingestion spooled while the state store was down (the same
+/// conditional writes, so nothing twice). Its new pending notifications reach
+/// the stream, and this sweep, like any others. A failure is logged: the
+/// messages stay queued for the next sweep.
+pub async fn drain_spool(app: &App) -> Option<shared::spool::DrainReport> {
+    let spool = app.spool.as_ref()?;
+    match spool.drain(&app.store, SPOOL_DRAIN_ROUNDS).await {
+        Ok(report) => {
+            if report.received > 0 {
+                tracing::info!(?report, "ingestion spool drained");
+            }
+            Some(report)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "ingestion spool not drained");
+            None
+        }
+    }
+}
+
+/// A stream record to attempt.
+struct StreamWork {
+    sequence: String,
+    id: String,
+    instance_id: u64,
+    org_id: String,
+}
+
+impl fair::Owned for StreamWork {
+    fn instance_id(&self) -> u64 {
+        self.instance_id
+    }
+    fn org_id(&self) -> &str {
+        &self.org_id
+    }
+}
+
 /// The stream trigger: each record whose new image is a pending notification
-/// is attempted. Records that could not be processed (the state store failed)
-/// are reported back, so Lambda retries only those.
+/// is attempted, within its owner's fair share of the batch; the rest stay
+/// pending and due, so the next sweep takes them in turn. Records that could
+/// not be processed (the state store failed) are reported back, so Lambda
+/// retries only those.
 pub async fn handle_stream(app: &App, event: &Value) -> Value {
-    let records: Vec<(String, String)> = event["Records"]
+    let records: Vec<StreamWork> = event["Records"]
         .as_array()
         .into_iter()
         .flatten()
@@ -415,23 +564,52 @@ pub async fn handle_stream(app: &App, event: &Value) -> Value {
             let image = &r["dynamodb"]["NewImage"];
             let pending = image["status"]["S"].as_str() == Some(DeliveryStatus::Pending.as_str());
             let id = r["dynamodb"]["Keys"]["id"]["S"].as_str()?;
-            pending.then(|| (sequence.to_string(), id.to_string()))
+            // Owners from the new image; a record without them is its own
+            // owner (instance 0 is never allocated), so it is still attempted.
+            let instance_id = image["instance_id"]["S"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            let org_id = image["org_id"]["S"].as_str().unwrap_or(id).to_string();
+            pending.then(|| StreamWork {
+                sequence: sequence.to_string(),
+                id: id.to_string(),
+                instance_id,
+                org_id,
+            })
         })
         .collect();
-    let failures: Vec<Value> = stream::iter(records)
-        .map(|(sequence, id)| async move {
-            match deliver(app, &id).await {
+    let (chosen, deferred) = fair::select(records, &app.config.shares, usize::MAX);
+    if deferred > 0 {
+        tracing::info!(
+            deferred,
+            "stream records over their fair share left for the sweep"
+        );
+    }
+    let failures: Vec<Value> = fair::run(
+        chosen,
+        &app.config.shares,
+        app.config.concurrency,
+        |work| async move {
+            match isolated(&work.id, deliver(app, &work.id)).await {
                 Ok(_) => None,
+                // A panic is not reported back: Lambda would retry the batch
+                // for ever. The notification stays pending for the sweep.
+                Err(StoreError::Corrupt(_)) => None,
                 Err(e) => {
-                    tracing::error!(event_id = %id, error = %e, "stream record not processed");
-                    Some(json!({ "itemIdentifier": sequence }))
+                    tracing::error!(event_id = %work.id, error = %e, "stream record not processed");
+                    Some(json!({ "itemIdentifier": work.sequence }))
                 }
             }
-        })
-        .buffer_unordered(app.config.concurrency.max(1))
-        .filter_map(|f| async move { f })
-        .collect()
-        .await;
+        },
+    )
+    .await
+    .into_iter()
+    // Not started (the instance's budget was spent): still pending and
+    // due, the sweep takes it; not a failure of the batch.
+    .flatten()
+    .flatten()
+    .collect();
     json!({ "batchItemFailures": failures })
 }
 
@@ -444,7 +622,8 @@ pub async fn handle_event(app: &App, event: &Value) -> Value {
         Ok(report) => {
             tracing::info!(?report, "retry sweep");
             json!({ "due": report.due, "delivered": report.delivered, "retrying": report.retrying,
-                    "failed": report.failed, "queued": report.queued, "skipped": report.skipped })
+                    "failed": report.failed, "queued": report.queued, "skipped": report.skipped,
+                    "deferred": report.deferred, "errors": report.errors })
         }
         Err(e) => {
             tracing::error!(error = %e, "retry sweep failed");

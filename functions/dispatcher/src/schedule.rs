@@ -64,16 +64,28 @@ impl RetrySchedule {
     }
 }
 
-/// `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
+/// `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 §10.2.3),
+/// clamped to [0, [`MAX_RETRY_AFTER_SECS`]]. The value comes from a remote
+/// server, so no value may panic: any run of digits, however long, is read
+/// as "very long" and capped; a negative number or a past date is ignored or
+/// zero.
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<i64>() {
-        return (secs >= 0).then(|| Duration::seconds(secs));
+    let max = Duration::seconds(MAX_RETRY_AFTER_SECS);
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits only: delta-seconds. Too long for an i64 is simply "too long".
+        let secs = value.parse::<i64>().unwrap_or(i64::MAX);
+        return Some(Duration::try_seconds(secs.min(MAX_RETRY_AFTER_SECS)).unwrap_or(max));
+    }
+    if value.starts_with('-') && value[1..].bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
     let date = DateTime::parse_from_rfc2822(value)
         .ok()?
         .with_timezone(&Utc);
-    Some((date - now).max(Duration::zero()))
+    // Subtraction of two valid dates cannot overflow, but clamp all the same.
+    let delta = date.signed_duration_since(now);
+    Some(delta.clamp(Duration::zero(), max))
 }
 
 /// A uniform number in [0, 1) from the OS random source.
@@ -137,6 +149,24 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-5", now), None);
+    }
+
+    #[test]
+    fn hostile_retry_after_values_are_clamped_never_panic() {
+        let now = Utc::now();
+        let max = Some(Duration::seconds(MAX_RETRY_AFTER_SECS));
+        assert_eq!(parse_retry_after("9999999999999999", now), max);
+        assert_eq!(parse_retry_after("99999999999999999999999999", now), max);
+        assert_eq!(parse_retry_after(&i64::MAX.to_string(), now), max);
+        assert_eq!(parse_retry_after("-9223372036854775808", now), None);
+        assert_eq!(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), max);
+        assert_eq!(
+            parse_retry_after("Mon, 01 Jan 1900 00:00:00 GMT", now),
+            Some(Duration::zero())
+        );
+        let s = RetrySchedule::default();
+        let d = s.next_delay(1, 0.5, max).unwrap();
+        assert!(now.checked_add_signed(d).is_some());
     }
 
     #[test]

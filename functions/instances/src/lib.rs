@@ -4,6 +4,8 @@
 //! [`handle`] is a plain async function over an [`App`], so tests and the
 //! local runner call exactly what Lambda calls.
 
+pub mod openapi;
+pub mod rebind;
 mod routes;
 pub mod schedules;
 
@@ -22,6 +24,10 @@ pub struct App {
     pub schedules: Option<schedules::PollSchedules>,
     /// Runs "poll now" in this function, with the poller's own code.
     pub poller: poller::App,
+    /// BigCommerce's OAuth token endpoint host (`BIGCOMMERCE_LOGIN_URL`,
+    /// default `https://login.bigcommerce.com`), where `providerData` codes
+    /// are exchanged.
+    pub bigcommerce_login_url: String,
 }
 
 impl App {
@@ -37,6 +43,10 @@ impl App {
             settings,
             schedules: None,
             poller,
+            bigcommerce_login_url: std::env::var("BIGCOMMERCE_LOGIN_URL")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| shared::elements::bigcommerce::DEFAULT_LOGIN_URL.to_string()),
         }
     }
 
@@ -64,12 +74,23 @@ async fn route(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     if req.api_path().is_none() {
         return Err(not_found());
     }
+    // The API's description is public, like Cloud Elements' docs.
+    if segs.as_slice() == [openapi::PATH] && req.method == Method::GET {
+        return Ok(ApiResponse::json(
+            200,
+            &serde_json::from_str::<serde_json::Value>(openapi::DOCUMENT)
+                .map_err(|e| ApiError::Internal(format!("openapi.json: {e}")))?,
+        ));
+    }
     // Authenticate before anything else, so an unauthenticated caller learns
     // nothing, not even which routes exist.
     let account = shared::auth::authenticate(&app.store, req.header("authorization")).await?;
     match (segs.as_slice(), &req.method) {
         (["instances"], &Method::POST) => routes::create(app, &account, req).await,
         (["instances"], &Method::GET) => routes::list(app, &account, req).await,
+        (["instances", "events"], &Method::GET) => {
+            routes::list_org_events(app, &account, req).await
+        }
         (["instances", "events", event_id], &Method::GET) => {
             shared::logging::record_event(event_id);
             routes::get_event(app, &account, req, event_id).await
@@ -82,6 +103,10 @@ async fn route(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         }
         (["instances", id, "events", "recover"], &Method::POST) => {
             routes::recover_events(app, &account, req, id).await
+        }
+        (["instances", id, "events", event_id], &Method::GET) => {
+            shared::logging::record_event(event_id);
+            routes::get_instance_event(app, &account, req, id, event_id).await
         }
         (["instances", id, "events", event_id, "retry"], &Method::POST) => {
             shared::logging::record_event(event_id);

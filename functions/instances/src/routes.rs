@@ -7,9 +7,9 @@ use shared::auth::instance_token_hash;
 use shared::config::{self, values::json_type, InstanceBody};
 use shared::elements::RegistrationContext;
 use shared::error::ApiError;
-use shared::events::{DeliveryStatus, StoredNotification};
+use shared::events::{EventFilter, StoredNotification};
 use shared::model::Instance;
-use shared::store::{Account, PageCursor, StoreError};
+use shared::store::{Account, EventScope, PageCursor, StoreError};
 
 use crate::App;
 
@@ -28,7 +28,21 @@ pub async fn create(
         tags,
         mut configuration,
     } = config::parse_instance_body(&body)?;
+    // Cloud Elements' OAuth instances carry what the vendor's app callback
+    // gave the client; the element exchanges it for the store's token.
+    if let Some(provider_data) = body.get("providerData").filter(|v| !v.is_null()) {
+        element
+            .exchange_provider_data(
+                shared::elements::ProviderDataContext {
+                    provider_data,
+                    login_url: &app.bigcommerce_login_url,
+                },
+                &mut configuration,
+            )
+            .await?;
+    }
     let events = config::validate_configuration(element, &mut configuration, &app.settings.guard)?;
+    check_store_capacity(app, element, &configuration).await?;
     let token = shared::ids::new_secret_token();
     let now = Utc::now();
     let id = shared::ids::new_instance_id();
@@ -81,10 +95,13 @@ pub async fn create(
         Ok(()) => {
             tracing::info!(
                 element = %instance.element_key, webhooks = instance.registered_webhooks.len(), "instance created");
-            Ok(ApiResponse::json(
-                200,
-                &instance_json(app, req, &instance, Some(&token)),
-            ))
+            let mut answer = instance_json(app, req, &instance, Some(&token));
+            let warnings =
+                element.configuration_warnings(&instance.configuration, instance.events.enabled);
+            if !warnings.is_empty() {
+                answer["warnings"] = serde_json::json!(warnings);
+            }
+            Ok(ApiResponse::json(200, &answer))
         }
         Err(e) => {
             // Nothing half-written: what was registered at the store goes too.
@@ -96,6 +113,28 @@ pub async fn create(
             Err(e.into())
         }
     }
+}
+
+/// Webhooks without an instance id are routed to every instance of their
+/// store with one batch read, so a store has at most
+/// `MAX_INSTANCES_PER_STORE` instances here (a race of creations may pass
+/// it; routing then logs the excess).
+async fn check_store_capacity(
+    app: &App,
+    element: &dyn shared::elements::Element,
+    configuration: &shared::config::values::Configuration,
+) -> Result<(), ApiError> {
+    let Some(identity) = element.store_identity(configuration) else {
+        return Ok(());
+    };
+    let cap = shared::store::MAX_INSTANCES_PER_STORE;
+    let key = format!("{}#{identity}", element.key());
+    if app.store.count_instances_by_store(&key, cap).await? >= cap {
+        return Err(ApiError::Conflict(format!(
+            "this store already has {cap} instances, the most one store may have"
+        )));
+    }
+    Ok(())
 }
 
 /// Where this API is reached from outside: `PUBLIC_BASE_URL`, or else the
@@ -276,8 +315,9 @@ pub async fn list(app: &App, account: &Account, req: &ApiRequest) -> Result<ApiR
     Ok(paged(items, next))
 }
 
-/// `GET /instances/{id}/events`: the instance's notifications, newest first,
-/// optionally `?status=pending|delivered|failed|queued`.
+/// `GET /instances/{id}/events`: the instance's notifications, newest
+/// first; `?status=` in our words or Cloud Elements' (`NOTIFIED`, …),
+/// `?since=`/`?until=` (RFC 3339) on the creation time.
 pub async fn list_events(
     app: &App,
     account: &Account,
@@ -285,24 +325,61 @@ pub async fn list_events(
     id: &str,
 ) -> Result<ApiResponse, ApiError> {
     let instance = load_owned(app, account, id).await?;
+    list_in(app, req, EventScope::Instance(instance.id)).await
+}
+
+/// `GET /instances/events`: the organization's notifications across its
+/// instances, with the same paging and filters.
+pub async fn list_org_events(
+    app: &App,
+    account: &Account,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    if account.element_token.is_some() {
+        // A token names one instance; the organization's log is not its own.
+        return Err(ApiError::Unauthorized(
+            "an Element token reaches one instance's events only".into(),
+        ));
+    }
+    list_in(app, req, EventScope::Organization(&account.org_id)).await
+}
+
+async fn list_in(
+    app: &App,
+    req: &ApiRequest,
+    scope: EventScope<'_>,
+) -> Result<ApiResponse, ApiError> {
     let (page_size, cursor) = page_params(req)?;
-    let status = match req.query_param("status") {
-        None => None,
-        Some(raw) => Some(DeliveryStatus::parse(raw.trim()).ok_or_else(|| {
+    let mut filter = match req.query_param("status") {
+        None => EventFilter::default(),
+        Some(raw) => shared::events::status_filter(raw.trim()).ok_or_else(|| {
             ApiError::field(
                 "status",
-                format!("must be pending, delivered, failed or queued, got '{raw}'"),
+                format!(
+                    "must be pending, delivered, failed or queued, or Cloud Elements' NEW, RECEIVED, DISPATCHED, CONSUMED or NOTIFIED; got '{raw}'"
+                ),
             )
-        })?),
+        })?,
     };
+    filter.since = time_param(req, "since")?;
+    filter.until = time_param(req, "until")?;
     let (items, next) = app
         .store
-        .list_notifications(instance.id, status, page_size, cursor.as_ref())
+        .list_events(scope, &filter, page_size, cursor.as_ref())
         .await?;
     Ok(paged(
         items.iter().map(StoredNotification::to_api_json).collect(),
         next,
     ))
+}
+
+fn time_param(req: &ApiRequest, name: &str) -> Result<Option<chrono::DateTime<Utc>>, ApiError> {
+    match req.query_param(name) {
+        None => Ok(None),
+        Some(raw) => chrono::DateTime::parse_from_rfc3339(raw.trim())
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| ApiError::field(name, format!("must be an RFC 3339 time, got '{raw}'"))),
+    }
 }
 
 /// `GET /instances/events/{eventId}`: one notification of the caller's.
@@ -318,6 +395,28 @@ pub async fn get_event(
         .await?
         .filter(|n| n.notification.org_id == account.org_id)
         .ok_or_else(|| ApiError::NotFound(format!("no event with id {event_id}")))?;
+    if account.element_token.is_some() {
+        // The token must be the event's instance's.
+        load_owned(app, account, &stored.notification.instance_id.to_string()).await?;
+    }
+    Ok(ApiResponse::json(200, &stored.to_api_json()))
+}
+
+/// `GET /instances/{id}/events/{eventId}`: one notification of the instance.
+pub async fn get_instance_event(
+    app: &App,
+    account: &Account,
+    _req: &ApiRequest,
+    id: &str,
+    event_id: &str,
+) -> Result<ApiResponse, ApiError> {
+    let instance = load_owned(app, account, id).await?;
+    let stored = app
+        .store
+        .get_notification(event_id)
+        .await?
+        .filter(|n| n.notification.instance_id == instance.id)
+        .ok_or_else(|| ApiError::NotFound(format!("no event {event_id} of instance {id}")))?;
     Ok(ApiResponse::json(200, &stored.to_api_json()))
 }
 
@@ -347,6 +446,14 @@ pub async fn patch(
     let current = load_owned(app, account, id).await?;
     let mut next = current.clone();
     apply_patch(&mut next, patch)?;
+    // Before anything reaches the new host: a changed store or callback URL
+    // needs the secrets bound to it sent again.
+    crate::rebind::check(
+        current.element(),
+        &current.configuration,
+        &mut next.configuration,
+        patch.get("configuration").and_then(Value::as_object),
+    )?;
     next.events = config::validate_configuration(
         next.element(),
         &mut next.configuration,
@@ -537,6 +644,7 @@ async fn load_owned(app: &App, account: &Account, id: &str) -> Result<Instance, 
         .filter(|r| r.org_id == account.org_id)
         .ok_or_else(|| not_found(id))?;
     shared::logging::record_instance(record.id);
+    shared::auth::check_instance_token(account, &record.token_hash)?;
     record.open(&app.settings.secrets)
 }
 

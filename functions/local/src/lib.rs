@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod http_server;
 pub mod moto;
+pub mod queues;
 pub mod stack;
 pub mod tables;
 pub mod triggers;

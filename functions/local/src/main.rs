@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use ce_local::{http_server, moto::MotoServer, stack, tables, triggers};
+use ce_local::{http_server, moto::MotoServer, queues, stack, tables, triggers};
 use shared::crypto::SecretBox;
 use shared::settings::Settings;
 use shared::store::{NewAccount, Store};
@@ -132,20 +132,26 @@ async fn run(moto: &mut Option<MotoServer>) -> Result<(), Box<dyn std::error::Er
         LOCAL_RULE_PREFIX,
         LOCAL_POLLER_ARN,
     );
+    // Verified webhooks go here when the table cannot take them; the sweep
+    // drains it.
+    let spool = queues::create_spool(&sdk, "local-").await?;
     let functions = Arc::new(stack::Functions {
         instances: instances::App::new(store.clone(), settings.clone())
             .with_schedules(schedules.clone()),
-        webhooks: webhooks::App::new(store.clone(), settings.clone()),
+        webhooks: webhooks::App::new(store.clone(), settings.clone()).with_spool(spool.clone()),
     });
     let handler = stack::handler(functions);
 
     // The dispatcher on its AWS triggers: the notifications stream and the
     // one-minute retry sweep.
-    let dispatcher = Arc::new(dispatcher::App::new(
-        store.clone(),
-        settings.clone(),
-        dispatcher::DispatchConfig::default(),
-    ));
+    let dispatcher = Arc::new(
+        dispatcher::App::new(
+            store.clone(),
+            settings.clone(),
+            dispatcher::DispatchConfig::default(),
+        )
+        .with_spool(spool),
+    );
     let (stop_triggers, stop) = tokio::sync::watch::channel(false);
     let stream_task = tokio::spawn(triggers::run_stream(
         store.client().clone(),
@@ -171,6 +177,7 @@ async fn run(moto: &mut Option<MotoServer>) -> Result<(), Box<dyn std::error::Er
         "connector-events local stack ready: http://127.0.0.1:{port}/elements/api-v2 \
          (Authorization: User {user_secret}, Organization {org_secret}; DynamoDB at {endpoint}, tables 'local-*')"
     );
+    println!("console: http://127.0.0.1:{port}/console/ (sign in with the same two secrets)");
     http_server::serve(listener, handler, shutdown_signal()).await;
     eprintln!("ce-local: shutting down");
     let _ = stop_triggers.send(true);

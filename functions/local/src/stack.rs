@@ -18,7 +18,15 @@ pub fn is_ingestion(req: &ApiRequest) -> bool {
     req.segments().first().map(String::as_str) == Some("events")
 }
 
+/// `/console/…` is the console's static files, served by its own function.
+pub fn is_console(req: &ApiRequest) -> bool {
+    console::is_console_path(&req.path)
+}
+
 pub async fn route(functions: &Functions, req: ApiRequest) -> ApiResponse {
+    if is_console(&req) {
+        return console_response(&req);
+    }
     if is_ingestion(&req) {
         webhooks::handle(&functions.webhooks, req).await
     } else {
@@ -31,4 +39,19 @@ pub fn handler(functions: Arc<Functions>) -> Handler {
         let functions = functions.clone();
         Box::pin(async move { route(&functions, req).await })
     })
+}
+
+/// The console function's answer, as its Lambda gives it to API Gateway.
+fn console_response(req: &ApiRequest) -> ApiResponse {
+    let reply = console::serve(req.method.as_str(), &req.path, req.header("if-none-match"));
+    let headers = reply
+        .headers()
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect();
+    ApiResponse {
+        status: reply.status,
+        headers,
+        body: reply.body.to_vec(),
+    }
 }

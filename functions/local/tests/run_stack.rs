@@ -121,6 +121,15 @@ async fn the_run_command_serves_ingests_delivers_and_stops_cleanly() {
     let http = reqwest::Client::new();
     let auth = format!("User {USER}, Organization {ORG}");
     let (callback, seen) = start_receiver().await;
+    // The console is served beside the API, as on AWS.
+    let console_url = stack.base.replace("/elements/api-v2", "/console/");
+    let page = http.get(&console_url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("connector-events console"));
     let created: Value = http
         .post(format!("{}/instances", stack.base))
         .header("authorization", &auth)

@@ -5,6 +5,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Utc;
 use futures_util::stream::{self, StreamExt};
+use futures_util::FutureExt;
 use serde_json::{json, Value};
 
 use crate::{
@@ -99,13 +100,30 @@ pub async fn poll_interval(
         let now = Utc::now();
         let outcomes: Vec<PollOutcome> = stream::iter(ids)
             .map(|id| async move {
-                match app.store.get_instance(id).await {
-                    Ok(Some(rec)) => match rec.open(&app.settings.secrets) {
-                        Ok(instance) => poll_instance(app, &instance, now).await.outcome,
+                // Each instance's poll is isolated: a panic in one (a bug, or
+                // a store's value that slipped past a clamp) is caught and
+                // counted; the other instances are polled all the same. Its
+                // lease expires and the next cycle tries it again.
+                let poll = async {
+                    match app.store.get_instance(id).await {
+                        Ok(Some(rec)) => match rec.open(&app.settings.secrets) {
+                            Ok(instance) => poll_instance(app, &instance, now).await.outcome,
+                            Err(e) => PollOutcome::Incomplete(e.to_string()),
+                        },
+                        Ok(None) => PollOutcome::Skipped("deleted".into()),
                         Err(e) => PollOutcome::Incomplete(e.to_string()),
-                    },
-                    Ok(None) => PollOutcome::Skipped("deleted".into()),
-                    Err(e) => PollOutcome::Incomplete(e.to_string()),
+                    }
+                };
+                match std::panic::AssertUnwindSafe(poll).catch_unwind().await {
+                    Ok(outcome) => outcome,
+                    Err(_) => {
+                        tracing::error!(instance_id = id, "poll panicked; the others go on");
+                        shared::metrics::emit_alarmed(
+                            "all",
+                            &[("PollPanics", 1.0, shared::metrics::Unit::Count)],
+                        );
+                        PollOutcome::Incomplete("the poll panicked".into())
+                    }
                 }
             })
             .buffer_unordered(app.config.concurrency.max(1))
@@ -114,7 +132,7 @@ pub async fn poll_interval(
         for outcome in outcomes {
             match outcome {
                 PollOutcome::Busy => report.busy += 1,
-                PollOutcome::Incomplete(_) => report.incomplete += 1,
+                PollOutcome::Incomplete(_) | PollOutcome::Deferred(_) => report.incomplete += 1,
                 _ => report.polled += 1,
             }
         }

@@ -148,6 +148,9 @@ pub enum PollOutcome {
     Checkpointed,
     /// The store refused the credentials; the instance is marked invalid.
     Invalid(String),
+    /// The store asked us to stop this cycle (a quota nearly used up): the
+    /// rest of the instance waits for the next cycle, cursors unchanged.
+    Deferred(String),
 }
 
 impl PollReport {
@@ -259,6 +262,10 @@ async fn poll_instance_in_span(app: &App, instance: &Instance, now: DateTime<Utc
             {
                 report.outcome = r.outcome.clone();
                 false
+            }
+            PollOutcome::Deferred(_) => {
+                report.outcome = r.outcome.clone();
+                true
             }
             _ => false,
         };

@@ -158,7 +158,7 @@ pub async fn poll_resource(
     };
     // The dates as the vendor means them (WooCommerce: the `_gmt` twins).
     let read_as = PollResource {
-        dates: element.dates_to_read(&poll.dates),
+        dates: element.dates_to_read_for(&instance.configuration, &hub, &poll.dates),
         ..poll.clone()
     };
     let reader = match ChangeReader::new(&read_as, &element.default_dates(&hub)) {
@@ -229,8 +229,11 @@ pub async fn poll_resource(
                 Ok(page) => page,
                 Err(PollFailure::RateLimited(wait)) => {
                     report.throttled += 1;
-                    let wait = clamp_wait(wait);
-                    throttle_waited += wait;
+                    // A store's hint is clamped: never below the floor (a 0 or
+                    // negative reset would be a hot loop); one longer than the
+                    // patience left ends the poll now, cursor unchanged.
+                    let wait = wait.max(MIN_THROTTLE_WAIT);
+                    throttle_waited += wait.min(app.config.max_throttle_wait + MIN_THROTTLE_WAIT);
                     if throttle_waited > app.config.max_throttle_wait {
                         incomplete(&mut report, "rate limited past this poll's patience".into());
                         return report;
@@ -265,9 +268,16 @@ pub async fn poll_resource(
                 incomplete(&mut report, e);
                 return report;
             }
+            if let Some(why) = page.stop {
+                // Stopped cleanly: what this page listed is stored, the cursor
+                // stays, and the next cycle reads the window again.
+                tracing::info!(resource = %poll.name, reason = %why, "poll deferred; cursor unchanged");
+                report.outcome = PollOutcome::Deferred(why);
+                return report;
+            }
             if let Some(pause) = page.pause {
-                let pause = clamp_wait(pause);
-                throttle_waited += pause;
+                let pause = pause.max(Duration::zero());
+                throttle_waited += pause.min(app.config.max_throttle_wait + MIN_THROTTLE_WAIT);
                 if throttle_waited > app.config.max_throttle_wait {
                     incomplete(
                         &mut report,
@@ -325,12 +335,8 @@ pub async fn poll_resource(
     report
 }
 
-/// The longest single wait a store can ask for; and never a negative one.
-const MAX_WAIT_SECS: i64 = 60;
-
-fn clamp_wait(wait: Duration) -> Duration {
-    wait.clamp(Duration::zero(), Duration::seconds(MAX_WAIT_SECS))
-}
+/// The shortest wait for a rate limit, whatever the store says.
+pub const MIN_THROTTLE_WAIT: Duration = Duration::seconds(1);
 
 /// A page's objects as changes inside the window, and what the page says
 /// about the next one. Objects outside the window are counted, not lost.
@@ -470,8 +476,15 @@ async fn store_changes(
         .iter()
         .map(|c| ObjectVersion {
             // The hub resource, not the client's name for it: a webhook of
-            // the same object marks the same version.
-            resource: poll.resource.clone(),
+            // the same object marks the same version. A deletion is a version
+            // of its own: an object trashed or archived in the same second as
+            // its last change keeps that `modified`, and must not be taken
+            // for the change already notified.
+            resource: if c.event_type == EventType::Deleted {
+                format!("{}#deleted", poll.resource)
+            } else {
+                poll.resource.clone()
+            },
             object_id: c.object_id.clone(),
             modified_ms: c.modified.timestamp_millis(),
         })
@@ -568,12 +581,26 @@ fn notification_of(
             )
         })
         .collect();
-    let raw = Value::Array(chunk.iter().map(|(c, _)| c.object.clone()).collect()).to_string();
     let key = chunk
         .iter()
         .map(|(_, v)| format!("{}:{}:{}", v.resource, v.object_id, v.modified_ms))
         .collect::<Vec<_>>()
         .join(",");
+    let dedupe_key = format!("poll:{}", shared::events::body_digest(key.as_bytes()));
+    // Cloud Elements' poller shape: clients find a poll's callback by
+    // `message.raw.objectType`, and its records under the resource's name.
+    let mut raw = serde_json::Map::new();
+    raw.insert("objectType".into(), json!(poll.name));
+    raw.insert("instance_id".into(), json!(instance.id));
+    raw.insert(
+        "eventId".into(),
+        json!(shared::events::notification_id(instance.id, &dedupe_key)),
+    );
+    raw.insert(
+        poll.name.clone(),
+        Value::Array(chunk.iter().map(|(c, _)| c.object.clone()).collect()),
+    );
+    let raw = Value::Object(raw).to_string();
     Notification::batch(
         instance.id,
         &instance.org_id,
@@ -581,7 +608,7 @@ fn notification_of(
         Source::Polling,
         events,
         &raw,
-        &format!("poll:{}", shared::events::body_digest(key.as_bytes())),
+        &dedupe_key,
         MAX_EVENTS_PER_POLL_NOTIFICATION,
         Utc::now(),
     )

@@ -8,7 +8,9 @@
 //! WooCommerce never retries, so its reconciliation poll delivers what a 503
 //! lost.
 
+mod form;
 mod instance_id;
+pub mod recent;
 
 use base64::Engine;
 use chrono::Utc;
@@ -20,7 +22,8 @@ use shared::error::ApiError;
 use shared::events::{Notification, ObjectVersion, Source, MAX_EVENTS_PER_WEBHOOK_NOTIFICATION};
 use shared::model::Instance;
 use shared::settings::Settings;
-use shared::store::{Store, Stored};
+use shared::spool::{Spool, SpooledBatch};
+use shared::store::{Store, StoreError, Stored};
 use shared::webhook::{WebhookContent, WebhookRequest};
 use tracing::Instrument;
 
@@ -30,16 +33,39 @@ pub use instance_id::parse_instance_id;
 pub struct App {
     pub store: Store,
     pub settings: Settings,
+    /// Where verified webhooks go when the state store cannot take them.
+    pub spool: Option<Spool>,
+    /// Instances read recently, to verify webhooks while the state store is
+    /// unreachable (see [`recent`]).
+    recent: recent::RecentInstances,
+    /// Added to the clock when a webhook is stamped: lets tests be a day
+    /// later (dedupe windows) without waiting. Zero in production.
+    pub clock_offset: chrono::Duration,
 }
 
 impl App {
     pub fn new(store: Store, settings: Settings) -> Self {
-        Self { store, settings }
+        Self {
+            store,
+            settings,
+            spool: None,
+            recent: recent::RecentInstances::default(),
+            clock_offset: chrono::Duration::zero(),
+        }
+    }
+
+    pub fn with_spool(mut self, spool: Spool) -> Self {
+        self.spool = Some(spool);
+        self
     }
 
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let (_, settings, store) = shared::settings::function_context().await?;
-        Ok(Self::new(store, settings))
+        let (sdk, settings, store) = shared::settings::function_context().await?;
+        let app = Self::new(store, settings);
+        Ok(match Spool::from_env(&sdk) {
+            Some(spool) => app.with_spool(spool),
+            None => app,
+        })
     }
 }
 
@@ -69,9 +95,10 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     if let Some(id) = instance_segment.as_deref().and_then(parse_instance_id) {
         shared::logging::record_instance(id);
     }
-    if req.method != Method::POST {
+    // Cloud Elements also took GETs with the data in the query string.
+    if req.method != Method::POST && req.method != Method::GET {
         return Err(ApiError::MethodNotAllowed(
-            "webhooks are delivered with POST".into(),
+            "webhooks are delivered with POST (or GET with the data in the query)".into(),
         ));
     }
     if req.body.len() > app.settings.max_webhook_body_bytes {
@@ -81,9 +108,16 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     }
     let element = elements::find(&element_key)
         .ok_or_else(|| ApiError::NotFound(format!("unknown element '{element_key}'")))?;
+    // The sender is verified over the bytes it sent; the events are read
+    // from them as JSON, a form or a query string made into a JSON object.
+    let as_json = form::json_body(req);
     let webhook = WebhookRequest {
         headers: &req.headers,
         body: &req.body,
+    };
+    let content = WebhookRequest {
+        headers: &req.headers,
+        body: as_json.as_deref().unwrap_or(&req.body),
     };
     if element.is_handshake(&webhook) {
         tracing::info!(element = element.key(), "webhook handshake answered");
@@ -93,7 +127,39 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         ));
     }
 
-    let candidates = find_instances(app, element, instance_segment.as_deref(), &webhook).await?;
+    let named = instance_segment.as_deref().and_then(parse_instance_id);
+    let candidates = match find_instances(app, element, instance_segment.as_deref(), &webhook).await
+    {
+        Ok(Routed::Instances(found)) => {
+            app.recent.remember(&found);
+            found
+        }
+        Ok(Routed::UnknownStore(store)) => {
+            // One app URL serves every store that installed the app, and the
+            // vendor retries a refusal for a day and then blocks the app:
+            // a store with no instance here is acknowledged and dropped.
+            tracing::warn!(
+                element = element.key(),
+                store = %store,
+                "webhook for a store with no instance here dropped"
+            );
+            shared::metrics::emit(
+                element.key(),
+                &[("WebhooksUnrouted", 1.0, shared::metrics::Unit::Count)],
+            );
+            return Ok(ApiResponse::json(
+                200,
+                &json!({ "accepted": 0, "eventIds": [], "duplicates": 0, "dropped": 1, "unknownStore": true }),
+            ));
+        }
+        // The state store is down: an instance read in the last minutes
+        // still verifies its webhook, so the delivery can be spooled.
+        Err(ApiError::Unavailable(why)) => match named.and_then(|id| app.recent.get(id)) {
+            Some(instance) if instance.element_key == element.key() => vec![instance],
+            _ => return Err(ApiError::Unavailable(why)),
+        },
+        Err(e) => return Err(e),
+    };
     let verified: Vec<Instance> = candidates
         .into_iter()
         .filter(
@@ -117,8 +183,8 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         ));
     }
 
-    let now = Utc::now();
-    let (dedupe_key, events, versions) = match element.parse_webhook(&webhook, now)? {
+    let now = Utc::now() + app.clock_offset;
+    let (dedupe_key, events, versions) = match element.parse_webhook(&content, now)? {
         WebhookContent::Ping => {
             return Ok(ApiResponse::json(
                 200,
@@ -131,12 +197,13 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
             versions,
         } => (dedupe_key, events, versions),
     };
-    let raw = String::from_utf8_lossy(&req.body).into_owned();
+    let raw = String::from_utf8_lossy(content.body).into_owned();
     if let (None, [only]) = (&instance_segment, verified.as_slice()) {
         shared::logging::record_instance(only.id);
     }
 
     let mut stored_ids = Vec::new();
+    let mut spooled_ids = Vec::new();
     let mut duplicates = 0;
     let mut dropped = 0;
     for instance in &verified {
@@ -162,19 +229,29 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
             .instrument(shared::logging::instance_span(instance.id))
             .await?;
         match stored {
-            Stored::New => stored_ids.extend(batch.iter().map(|n| n.id.clone())),
-            Stored::Duplicate => duplicates += 1,
+            Durable::Stored(Stored::New) => stored_ids.extend(batch.iter().map(|n| n.id.clone())),
+            Durable::Stored(Stored::Duplicate) => duplicates += 1,
+            Durable::Spooled => spooled_ids.extend(batch.iter().map(|n| n.id.clone())),
         }
     }
-    Ok(ApiResponse::json(
-        200,
-        &json!({
-            "accepted": stored_ids.len(),
-            "eventIds": stored_ids,
-            "duplicates": duplicates,
-            "dropped": dropped,
-        }),
-    ))
+    let mut body = json!({
+        "accepted": stored_ids.len() + spooled_ids.len(),
+        "eventIds": stored_ids,
+        "duplicates": duplicates,
+        "dropped": dropped,
+    });
+    if !spooled_ids.is_empty() {
+        // Durable in the spool; the ids are final (derived from the dedupe
+        // key), stored when the spool drains.
+        body["spooled"] = json!(spooled_ids);
+    }
+    Ok(ApiResponse::json(200, &body))
+}
+
+/// Where a verified batch is durable.
+enum Durable {
+    Stored(Stored),
+    Spooled,
 }
 
 /// Stores one instance's notifications of a webhook: all of them, or none if
@@ -185,22 +262,14 @@ async fn store_batch(
     batch: &[Notification],
     versions: &[ObjectVersion],
     webhook_id: &str,
-) -> Result<Stored, ApiError> {
-    let stored = match batch {
-        // With the markers of the versions it reports, in one transaction,
-        // so the reconciliation poll does not deliver them again (and a
-        // version the poll delivered first is not delivered by this one).
-        [single] if !versions.is_empty() => {
-            match app
-                .store
-                .put_notification_with_markers(single, versions)
-                .await?
-            {
-                true => Stored::New,
-                false => Stored::Duplicate,
-            }
-        }
-        _ => app.store.put_notifications(batch).await?,
+) -> Result<Durable, ApiError> {
+    // With the markers of the versions it reports, in one transaction, so
+    // the reconciliation poll does not deliver them again (and a version the
+    // poll delivered first is not delivered by this one).
+    let stored = match shared::spool::store_batch(&app.store, batch, versions).await {
+        Ok(stored) => stored,
+        Err(StoreError::Unavailable(why)) => return spool(app, batch, versions, why).await,
+        Err(e) => return Err(e.into()),
     };
     let events: usize = batch.iter().map(|n| n.events.len()).sum();
     let event_ids: Vec<&str> = batch.iter().map(|n| n.id.as_str()).collect();
@@ -223,33 +292,133 @@ async fn store_batch(
         duplicate = matches!(stored, Stored::Duplicate),
         "webhook stored"
     );
-    Ok(stored)
+    Ok(Durable::Stored(stored))
+}
+
+/// The state store failed: the verified batch goes to the spool, and the
+/// vendor gets its 2xx. Without a spool, or if SQS fails too, the answer is
+/// the 503 it always was.
+async fn spool(
+    app: &App,
+    batch: &[Notification],
+    versions: &[ObjectVersion],
+    why: String,
+) -> Result<Durable, ApiError> {
+    let Some(spool) = &app.spool else {
+        return Err(StoreError::Unavailable(why).into());
+    };
+    let spooled = SpooledBatch {
+        notifications: batch.to_vec(),
+        versions: versions.to_vec(),
+    };
+    match spool.send(&spooled).await {
+        Ok(()) => {
+            let event_ids: Vec<&str> = batch.iter().map(|n| n.id.as_str()).collect();
+            tracing::warn!(error = %why, event_ids = event_ids.join(","),
+                "state store unavailable; verified webhook spooled");
+            if let Some(first) = batch.first() {
+                shared::metrics::emit_alarmed(
+                    &first.element_key,
+                    &[("WebhooksSpooled", 1.0, shared::metrics::Unit::Count)],
+                );
+            }
+            Ok(Durable::Spooled)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, store_error = %why, "webhook neither stored nor spooled");
+            Err(StoreError::Unavailable(why).into())
+        }
+    }
+}
+
+/// The most instances one `Element-Instances` header may address: each is a
+/// read and a verification.
+pub const MAX_ADDRESSED_INSTANCES: usize = 20;
+
+/// Where a webhook goes.
+enum Routed {
+    /// The candidates, each to be verified with its own secret.
+    Instances(Vec<Instance>),
+    /// A store-routed webhook (no instance id) for a store no instance here
+    /// is connected to, of a vendor that must not be refused for it.
+    UnknownStore(String),
 }
 
 /// The instances a webhook is for: the one named in the URL, or every
-/// instance connected to the store the payload names.
+/// instance connected to the store the payload names (one index Query and
+/// one batch read, at most `MAX_INSTANCES_PER_STORE` of them). A candidate
+/// that cannot be read or opened is logged and skipped; the others still get
+/// the webhook.
 async fn find_instances(
     app: &App,
     element: &dyn Element,
     instance_segment: Option<&str>,
     webhook: &WebhookRequest<'_>,
-) -> Result<Vec<Instance>, ApiError> {
-    let records = match instance_segment {
+) -> Result<Routed, ApiError> {
+    let (records, by_store, identity) = match instance_segment {
         Some(segment) => {
             let id = parse_instance_id(segment)
                 .ok_or_else(|| ApiError::NotFound(format!("no instance '{segment}'")))?;
-            app.store
+            let records = app
+                .store
                 .get_instance(id)
                 .await?
                 .filter(|r| r.element_key == element.key())
                 .into_iter()
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            (records, false, None)
+        }
+        None if webhook.header("element-instances").is_some() => {
+            // Cloud Elements' header: the instances the sender addresses,
+            // each then verified with its own secret.
+            let header = webhook.header("element-instances").unwrap_or_default();
+            let ids: Vec<u64> = header
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| {
+                    parse_instance_id(t).ok_or_else(|| {
+                        ApiError::field("Element-Instances", format!("'{t}' is not an instance id"))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            if ids.is_empty() || ids.len() > MAX_ADDRESSED_INSTANCES {
+                return Err(ApiError::field(
+                    "Element-Instances",
+                    format!("must list 1 to {MAX_ADDRESSED_INSTANCES} instance ids"),
+                ));
+            }
+            let mut records = Vec::new();
+            for id in ids {
+                if let Some(r) = app.store.get_instance(id).await? {
+                    if r.element_key == element.key() {
+                        records.push(r);
+                    }
+                }
+            }
+            (records, false, None)
         }
         None => match element.webhook_store_identity(webhook)? {
             Some(identity) => {
-                app.store
+                let found = app
+                    .store
                     .find_instances_by_store(&format!("{}#{identity}", element.key()))
-                    .await?
+                    .await?;
+                if found.truncated {
+                    tracing::error!(
+                        element = element.key(),
+                        cap = shared::store::MAX_INSTANCES_PER_STORE,
+                        "more instances share this store than are routed"
+                    );
+                }
+                if found.unreadable > 0 && found.records.is_empty() {
+                    // Something is there, but nothing we can read: a 5xx, so
+                    // the vendor's retry gets another chance.
+                    return Err(ApiError::Unavailable(
+                        "the store's instances could not be read".into(),
+                    ));
+                }
+                (found.records, true, Some(identity))
             }
             None => {
                 return Err(ApiError::NotFound(format!(
@@ -260,20 +429,35 @@ async fn find_instances(
             }
         },
     };
-    let instances: Vec<Instance> = records
-        .iter()
-        .map(|r| r.open(&app.settings.secrets))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .filter(Instance::receives_webhooks)
-        .collect();
+    let mut instances = Vec::with_capacity(records.len());
+    let mut unreadable = 0;
+    for record in &records {
+        match record.open(&app.settings.secrets) {
+            Ok(instance) if instance.receives_webhooks() => instances.push(instance),
+            Ok(_) => {}
+            Err(e) if by_store => {
+                unreadable += 1;
+                tracing::warn!(element = element.key(), instance_id = record.id, error = %e,
+                    "candidate instance unreadable; skipped");
+            }
+            Err(e) => return Err(e),
+        }
+    }
     if instances.is_empty() {
+        if by_store && unreadable > 0 {
+            return Err(ApiError::Unavailable(
+                "the store's instances could not be read".into(),
+            ));
+        }
+        if let Some(store) = identity.filter(|_| element.acknowledges_unknown_stores()) {
+            return Ok(Routed::UnknownStore(store));
+        }
         return Err(ApiError::NotFound(format!(
             "no {} instance receives webhooks at this address",
             element.key()
         )));
     }
-    Ok(instances)
+    Ok(Routed::Instances(instances))
 }
 
 /// Encodes an instance id the way Cloud Elements put it in webhook URLs.

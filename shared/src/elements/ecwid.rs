@@ -5,7 +5,16 @@
 //! (the legacy API secrets the Cloud Elements docs ask for) and
 //! `ecwid.client.secret`, the app's client secret Ecwid signs webhooks with:
 //! `X-Ecwid-Webhook-Signature: base64(HMAC-SHA256(client secret, "{eventCreated}.{eventId}"))`.
-//! Without `ecwid.client.secret` no webhook can be verified, so all are refused.
+//! Without `ecwid.client.secret` no webhook can be verified, so all are refused,
+//! and an instance created that way with events on is told so (`warnings`).
+//!
+//! The Cloud Elements setup pasted the URL into the legacy "ION Cannon"
+//! (Instant Order Notification) field and gave the legacy order and product
+//! keys. That channel posts a bare form field `order_id` (see the script in
+//! gist.github.com/cornelisonc/2883084, which reads `$_POST['order_id']` and
+//! fetches the order from the legacy v1 API with its secret key): no
+//! signature, no store id, nothing the legacy keys can verify. It is not
+//! supported; Ecwid's signed webhooks are.
 
 use chrono::{DateTime, Utc};
 
@@ -48,6 +57,26 @@ impl Element for Ecwid {
         Ok(())
     }
 
+    fn configuration_warnings(&self, cfg: &Configuration, events_enabled: bool) -> Vec<String> {
+        let has_secret = optional_str(cfg, CLIENT_SECRET_KEY)
+            .ok()
+            .flatten()
+            .is_some();
+        if !events_enabled || has_secret {
+            return Vec::new();
+        }
+        vec![format!(
+            "configuration.{CLIENT_SECRET_KEY} is not set: Ecwid signs every webhook with the \
+             app's client secret, so until it is set (PATCH the instance) every webhook for \
+             store {} is refused with 401. The legacy ION Cannon URL and the order and \
+             product keys cannot verify a webhook.",
+            optional_str(cfg, "ecwid.store.id")
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        )]
+    }
+
     fn store_identity(&self, cfg: &Configuration) -> Option<String> {
         optional_str(cfg, "ecwid.store.id").ok().flatten()
     }
@@ -55,6 +84,13 @@ impl Element for Ecwid {
     /// Ecwid has one URL for every store: the app's webhook URL.
     fn webhook_path(&self, _instance_id: u64) -> String {
         "/events/ecwid".to_string()
+    }
+
+    /// One app URL serves every store that installed the app; Ecwid retries
+    /// a refusal for 24 hours and blocks the app's webhooks after two weeks
+    /// of failures (docs/vendors/webhooks.md §2.5).
+    fn acknowledges_unknown_stores(&self) -> bool {
+        true
     }
 
     fn webhook_store_identity(&self, req: &WebhookRequest) -> Result<Option<String>, ApiError> {

@@ -72,6 +72,25 @@ pub trait Element: Send + Sync + 'static {
     /// Checks that the store credentials this element needs are present.
     fn validate_credentials(&self, cfg: &Configuration) -> Result<(), ApiError>;
 
+    /// Completes the configuration from the instance body's `providerData`
+    /// (what the vendor's OAuth callback gave the client, as Cloud Elements
+    /// took it), before the configuration is validated. Elements without an
+    /// OAuth exchange ignore it.
+    fn exchange_provider_data<'a>(
+        &'a self,
+        _ctx: ProviderDataContext<'a>,
+        _cfg: &'a mut Configuration,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// What the client should know about a configuration that is accepted
+    /// but will not work as it may expect (shown as `warnings` when the
+    /// instance is created). Never names a secret's value.
+    fn configuration_warnings(&self, _cfg: &Configuration, _events_enabled: bool) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Checks what webhook mode needs beyond credentials.
     fn validate_webhook_settings(&self, _cfg: &Configuration) -> Result<(), ApiError> {
         Ok(())
@@ -111,6 +130,15 @@ pub trait Element: Send + Sync + 'static {
     /// this element needs the instance id in the URL.
     fn webhook_store_identity(&self, _req: &WebhookRequest) -> Result<Option<String>, ApiError> {
         Ok(None)
+    }
+
+    /// Whether a webhook routed by store identity to a store with no instance
+    /// here is acknowledged (200, dropped) rather than refused (404). Right
+    /// for a vendor whose one app URL serves every store that installed the
+    /// app and that punishes refusals (Ecwid); wrong where a refusal is how a
+    /// stray hook gets disabled (WooCommerce).
+    fn acknowledges_unknown_stores(&self) -> bool {
+        false
     }
 
     /// Verifies the sender against the instance's configuration. Every
@@ -201,6 +229,18 @@ pub trait Element: Send + Sync + 'static {
         configured.clone()
     }
 
+    /// [`Element::dates_to_read`] for one instance's resource, where the
+    /// dates depend on which API the instance reads it from (BigCommerce v3
+    /// dates are ISO 8601, v2 ones RFC 2822).
+    fn dates_to_read_for(
+        &self,
+        _cfg: &Configuration,
+        _resource: &HubResource,
+        configured: &crate::config::poller::DatesConfiguration,
+    ) -> crate::config::poller::DatesConfiguration {
+        self.dates_to_read(configured)
+    }
+
     /// Whether a listed object is really gone (WooCommerce lists trashed
     /// orders and products with `status: trash`): reported as DELETED.
     fn is_deleted_in_listing(&self, _object: &Value) -> bool {
@@ -243,6 +283,15 @@ pub struct RegistrationContext<'a> {
     /// Where the store must deliver: this instance's ingestion URL.
     pub delivery_url: &'a str,
     pub guard: &'a crate::netguard::NetGuard,
+}
+
+/// What an OAuth code exchange needs.
+pub struct ProviderDataContext<'a> {
+    /// The instance body's `providerData`.
+    pub provider_data: &'a Value,
+    /// The vendor's token endpoint host (configurable, so tests reach a
+    /// simulator).
+    pub login_url: &'a str,
 }
 
 /// What a webhook health check found and did.

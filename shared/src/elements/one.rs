@@ -16,8 +16,19 @@
 //! | `Submit test webhook` (any name containing "test webhook") | answered 200, nothing stored | | |
 //!
 //! These are activities, not changes, so the event type is UNKNOWN and the
-//! vendor's name is kept as `vendorEventType`. ONe sends no delivery id, so a
-//! retry is recognized by its identical body.
+//! vendor's name is kept as `vendorEventType`.
+//!
+//! A verified body we cannot map (no event name, no id, not even a JSON
+//! object) is still an event: UNKNOWN under objectType `events`, the raw body
+//! kept, never a 400, since ONe does not retry and a refusal is a loss.
+//!
+//! ONe sends no delivery id, and an activity repeats with an identical body
+//! ("Client logged" after 30 minutes of inactivity, "Cart opened" on every
+//! opening). So identical bodies collapse only within one
+//! [`REPEAT_WINDOW_SECONDS`] window (aligned 5-minute buckets of our clock):
+//! a quick re-send collapses, the same login an hour or a day later is
+//! delivered. A re-send that straddles a bucket boundary is delivered twice
+//! (a duplicate, never a loss).
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -32,6 +43,9 @@ use crate::events::{body_digest, Event, EventType};
 use crate::webhook::{text_at, WebhookContent, WebhookRequest};
 
 pub struct One;
+
+/// Identical bodies within one window of this many seconds are one event.
+pub const REPEAT_WINDOW_SECONDS: i64 = 300;
 
 const EVENT_NAME_KEYS: &[&str] = &["event", "eventName", "eventType", "name", "type"];
 const NESTED: &[&str] = &["", "data.", "payload."];
@@ -94,49 +108,63 @@ impl Element for One {
         req: &WebhookRequest,
         now: DateTime<Utc>,
     ) -> Result<WebhookContent, ApiError> {
-        let body = req.json_object()?;
-        let name = EVENT_NAME_KEYS
-            .iter()
-            .find_map(|k| text_at(&body, k))
-            .ok_or_else(|| {
-                ApiError::BadRequest(
-                    "ONe webhook names no event (expected an 'event' field)".into(),
-                )
-            })?;
-        if name.to_ascii_lowercase().contains("test webhook") {
+        let body = match serde_json::from_slice::<Value>(req.body) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        let name = EVENT_NAME_KEYS.iter().find_map(|k| text_at(&body, k));
+        if name
+            .as_deref()
+            .is_some_and(|n| n.to_ascii_lowercase().contains("test webhook"))
+        {
             return Ok(WebhookContent::Ping);
         }
-        let (object_type, id_keys): (&str, &[&str]) = match name.as_str() {
-            "Cart opened" => ("carts", &["cartId"]),
-            "Client logged" => ("customers", &["customerId", "clientId"]),
-            "OfferOpened BO" | "OfferOpened" | "Offer opened" => ("offers", &["offerId"]),
+        let digest = body_digest(req.body);
+        let (object_type, id_keys): (&str, &[&str]) = match name.as_deref() {
+            Some("Cart opened") => ("carts", &["cartId"]),
+            Some("Client logged") => ("customers", &["customerId", "clientId"]),
+            Some("OfferOpened BO" | "OfferOpened" | "Offer opened") => ("offers", &["offerId"]),
             _ => (
                 "events",
                 &["cartId", "offerId", "customerId", "clientId", "id"],
             ),
         };
-        let object_id = find_id(&body, id_keys).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "ONe '{name}' webhook has none of {}",
-                id_keys.join(", ")
-            ))
-        })?;
         let event_date = ["timestamp", "eventDate", "date", "createdAt"]
             .iter()
             .find_map(|k| text_at(&body, k))
             .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or(now);
-        let event = Event::new(
-            self.key(),
-            object_type,
-            object_id,
-            EventType::Unknown,
-            event_date,
-        )
-        .with_vendor_event_type(name);
+        let event = match find_id(&body, id_keys) {
+            Some(object_id) => Event::new(
+                self.key(),
+                object_type,
+                object_id,
+                EventType::Unknown,
+                event_date,
+            ),
+            // Nothing to name: the event is the body itself (kept as `raw`).
+            None => Event::new(
+                self.key(),
+                "events",
+                format!("one-body-{}", &digest[..16]),
+                EventType::Unknown,
+                event_date,
+            )
+            .with_vendor_detail(serde_json::json!({
+                "unmapped": match &name {
+                    Some(n) => format!("'{n}' carries none of {}", id_keys.join(", ")),
+                    None => "no event name".to_string(),
+                }
+            })),
+        };
+        let event = match name {
+            Some(name) => event.with_vendor_event_type(name),
+            None => event,
+        };
+        let window = now.timestamp().div_euclid(REPEAT_WINDOW_SECONDS);
         Ok(WebhookContent::Events {
-            dedupe_key: format!("one-body:{}", body_digest(req.body)),
+            dedupe_key: format!("one-body:{digest}:{window}"),
             events: vec![event],
             versions: Vec::new(),
         })

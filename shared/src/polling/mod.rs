@@ -81,6 +81,10 @@ pub struct PollPage {
     /// Whether the store says more pages follow (`Link: rel="next"`,
     /// `X-WP-TotalPages`); `None` when it does not say.
     pub more: Option<bool>,
+    /// The store asks us to stop this cycle after this page (BigCommerce's
+    /// hourly quota is nearly used up): the cursor stays, the next cycle
+    /// resumes.
+    pub stop: Option<String>,
 }
 
 impl PollPage {
@@ -89,6 +93,7 @@ impl PollPage {
             items,
             pause: None,
             more: None,
+            stop: None,
         }
     }
 }
@@ -121,7 +126,54 @@ pub enum PollFailure {
     Transient(String),
 }
 
-/// A store's `X-Rate-Limit-*`-style hint: wait before the next call.
+/// The largest numeric hint a store's header may give: a day, in whatever
+/// unit the header counts (milliseconds or seconds). Larger values are read
+/// as this, so no later arithmetic on them can overflow.
+pub const MAX_HEADER_HINT: i64 = 86_400_000;
+
+/// A store's `X-Rate-Limit-*`-style hint: wait before the next call. The
+/// value comes from a remote server and is clamped to [0, `MAX_HEADER_HINT`]:
+/// a negative number reads as 0 (the caller imposes its own floor, so it
+/// cannot become a hot loop) and any run of digits too long for an i64 as the
+/// maximum. Anything that is not an integer is `None`.
 pub fn header_ms(headers: &HeaderMap, name: &str) -> Option<i64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+    let text = headers.get(name)?.to_str().ok()?.trim();
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if negative {
+        return Some(0);
+    }
+    Some(
+        digits
+            .parse::<i64>()
+            .unwrap_or(i64::MAX)
+            .min(MAX_HEADER_HINT),
+    )
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    fn hint(value: &str) -> Option<i64> {
+        let mut h = HeaderMap::new();
+        h.insert("x-hint", value.parse().unwrap());
+        header_ms(&h, "x-hint")
+    }
+
+    #[test]
+    fn hostile_hints_are_clamped() {
+        assert_eq!(hint("1500"), Some(1500));
+        assert_eq!(hint("-5"), Some(0));
+        assert_eq!(hint("-9223372036854775808"), Some(0));
+        assert_eq!(hint("9223372036854775807"), Some(MAX_HEADER_HINT));
+        assert_eq!(hint("99999999999999999999999"), Some(MAX_HEADER_HINT));
+        assert_eq!(hint("soon"), None);
+        assert_eq!(hint("-"), None);
+    }
 }

@@ -12,6 +12,9 @@ pub struct Account {
     pub org_id: String,
     pub org_secret_hash: String,
     pub user_name: String,
+    /// The `Element <token>` part of the request's `Authorization`, if any:
+    /// it must then belong to the instance the request addresses.
+    pub element_token: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +122,7 @@ impl Store {
             org_id: get_s(&item, "org_id")?,
             org_secret_hash: get_s(&item, "org_secret_hash")?,
             user_name: get_s(&item, "user_name")?,
+            element_token: None,
         }))
     }
 }

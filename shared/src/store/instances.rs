@@ -18,6 +18,22 @@ pub const BY_ORG_INDEX: &str = "by-org";
 pub const BY_STORE_INDEX: &str = "by-store";
 pub const BY_POLL_INTERVAL_INDEX: &str = "by-poll-interval";
 
+/// Instances one store (an Ecwid store id, a WooCommerce URL) may have here:
+/// a webhook without instance id is routed with one index Query and one
+/// BatchGetItem (at most 100 keys). Creating one more is refused.
+pub const MAX_INSTANCES_PER_STORE: usize = 100;
+
+/// What [`Store::find_instances_by_store`] found.
+#[derive(Debug, Default)]
+pub struct StoreMatches {
+    pub records: Vec<InstanceRecord>,
+    /// Candidates that could not be read (skipped, logged).
+    pub unreadable: usize,
+    /// More instances than [`MAX_INSTANCES_PER_STORE`] share the store
+    /// (possible only through a race of creations); the rest were not read.
+    pub truncated: bool,
+}
+
 /// Where the next page of a listing starts. Opaque to clients; it holds no
 /// organization, so a token can never open another organization's listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,49 +208,106 @@ impl Store {
         Ok((records, next))
     }
 
-    /// Every instance connected to a store (`<element>#<identity>`), for
+    /// The instances connected to a store (`<element>#<identity>`), for
     /// webhooks that carry no instance id. Several organizations may connect
-    /// the same store. The index is eventually consistent: an instance created
-    /// a moment ago may not be found yet, and the vendor's retry finds it.
+    /// the same store, at most [`MAX_INSTANCES_PER_STORE`] of them, so this
+    /// costs one Query of the index and one BatchGetItem whatever their
+    /// number (plus a retry of keys DynamoDB left unprocessed). An item that
+    /// cannot be read is counted and skipped, so one bad candidate does not
+    /// fail the webhook for the others. The index is eventually consistent: an
+    /// instance created a moment ago may not be found yet, and the vendor's
+    /// retry finds it.
     pub async fn find_instances_by_store(
         &self,
         store_key: &str,
-    ) -> Result<Vec<InstanceRecord>, StoreError> {
-        let mut ids = Vec::new();
-        let mut start = None;
-        loop {
+    ) -> Result<StoreMatches, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.instances)
+            .index_name(BY_STORE_INDEX)
+            .key_condition_expression("store_key = :k")
+            .expression_attribute_values(":k", s(store_key))
+            .limit(MAX_INSTANCES_PER_STORE as i32)
+            .send()
+            .await
+            .map_err(classify)?;
+        let mut matches = StoreMatches {
+            truncated: out.last_evaluated_key().is_some(),
+            ..Default::default()
+        };
+        let ids: Vec<String> = out
+            .items()
+            .iter()
+            .filter_map(|item| get_s(item, "id").ok())
+            .collect();
+        matches.unreadable += out.items().len() - ids.len();
+        if ids.is_empty() {
+            return Ok(matches);
+        }
+        let mut keys = aws_sdk_dynamodb::types::KeysAndAttributes::builder().consistent_read(true);
+        for id in &ids {
+            keys = keys.keys(Item::from([("id".to_string(), s(id))]));
+        }
+        let mut request = Some(
+            keys.build()
+                .map_err(|e| StoreError::Config(e.to_string()))?,
+        );
+        while let Some(keys) = request.take() {
             let out = self
                 .client
-                .query()
-                .table_name(&self.tables.instances)
-                .index_name(BY_STORE_INDEX)
-                .key_condition_expression("store_key = :k")
-                .expression_attribute_values(":k", s(store_key))
-                .set_exclusive_start_key(start)
+                .batch_get_item()
+                .request_items(&self.tables.instances, keys)
                 .send()
                 .await
                 .map_err(classify)?;
-            for item in out.items() {
-                ids.push(get_s(item, "id")?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
-        let mut records = Vec::with_capacity(ids.len());
-        for id in ids {
-            let id: u64 = id
-                .parse()
-                .map_err(|_| StoreError::Corrupt("instance id is not numeric".into()))?;
-            // The instance may have been deleted since the index saw it.
-            if let Some(rec) = self.get_instance(id).await? {
-                if rec.store_key.as_deref() == Some(store_key) {
-                    records.push(rec);
+            for item in out
+                .responses()
+                .and_then(|r| r.get(&self.tables.instances))
+                .into_iter()
+                .flatten()
+            {
+                match from_item(item) {
+                    // The instance may have moved to another store since the
+                    // index saw it.
+                    Ok(rec) if rec.store_key.as_deref() == Some(store_key) => {
+                        matches.records.push(rec)
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "instance item unreadable; skipped");
+                        matches.unreadable += 1;
+                    }
                 }
             }
+            request = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.tables.instances))
+                .cloned()
+                .filter(|k| !k.keys().is_empty());
         }
-        Ok(records)
+        Ok(matches)
+    }
+
+    /// How many instances are connected to a store, counting up to `limit`.
+    pub async fn count_instances_by_store(
+        &self,
+        store_key: &str,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.instances)
+            .index_name(BY_STORE_INDEX)
+            .key_condition_expression("store_key = :k")
+            .expression_attribute_values(":k", s(store_key))
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.count().max(0) as usize)
     }
 
     /// Replaces an instance if it still belongs to `rec.org_id` and still has

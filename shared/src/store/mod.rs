@@ -47,9 +47,12 @@ mod notifications;
 mod poll_state;
 
 pub use accounts::{Account, NewAccount};
-pub use instances::PageCursor;
+pub use instances::{PageCursor, StoreMatches, MAX_INSTANCES_PER_STORE};
 pub use intervals::UNCONFIRMED_MEMBER_GRACE_MINUTES;
-pub use notifications::{AttemptRecord, Claim, Completion, Stored, PENDING_SHARDS, RETENTION_DAYS};
+pub use notifications::{
+    AttemptRecord, Claim, Completion, DueNotification, EventScope, Stored, PENDING_SHARDS,
+    RETENTION_DAYS,
+};
 pub use poll_state::{CursorState, ObjectVersion, PollCheckpoint, MARKER_RETENTION_DAYS};
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};

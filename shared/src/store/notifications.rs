@@ -8,10 +8,14 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use super::attrs::{get_n, get_opt_n, get_opt_s, get_s, get_time, n, s, Item};
 use super::instances::PageCursor;
 use super::{classify, Store, StoreError};
-use crate::events::{DeliveryStatus, Event, Notification, Source, StoredNotification};
+use crate::events::{DeliveryStatus, Event, EventFilter, Notification, Source, StoredNotification};
 use crate::model::format_date;
 
-pub const BY_INSTANCE_INDEX: &str = "by-instance";
+/// An instance's notifications by creation: keys, `status` and `attempts`
+/// only, so claims and completions do not rewrite raw bodies into it.
+pub const BY_INSTANCE_INDEX: &str = "by-instance-log";
+/// An organization's notifications by creation, projected the same way.
+pub const BY_ORG_INDEX: &str = "by-org-log";
 pub const BY_DUE_INDEX: &str = "by-due";
 
 /// Pending notifications are spread over this many index partitions, so the
@@ -318,36 +322,149 @@ impl Store {
         page_size: i32,
         after: Option<&PageCursor>,
     ) -> Result<(Vec<StoredNotification>, Option<PageCursor>), StoreError> {
+        let filter = EventFilter {
+            any_of: status.map(|s| (s, None)).into_iter().collect(),
+            ..Default::default()
+        };
+        self.list_events(EventScope::Instance(instance_id), &filter, page_size, after)
+            .await
+    }
+
+    /// Notifications of an instance or of an organization, newest first,
+    /// filtered. The index gives ids in order (it projects only what the
+    /// filter reads); the items come from the table, consistent.
+    pub async fn list_events(
+        &self,
+        scope: EventScope<'_>,
+        filter: &EventFilter,
+        page_size: i32,
+        after: Option<&PageCursor>,
+    ) -> Result<(Vec<StoredNotification>, Option<PageCursor>), StoreError> {
+        if filter.matches_nothing {
+            return Ok((Vec::new(), None));
+        }
+        let (index, hash_name, hash_value) = match scope {
+            EventScope::Instance(id) => (BY_INSTANCE_INDEX, "instance_id", id.to_string()),
+            EventScope::Organization(org) => (BY_ORG_INDEX, "org_id", org.to_string()),
+        };
+        let mut key_condition = format!("{hash_name} = :h");
         let mut query = self
             .client
             .query()
             .table_name(&self.tables.notifications)
-            .index_name(BY_INSTANCE_INDEX)
-            .key_condition_expression("instance_id = :i")
-            .expression_attribute_values(":i", s(instance_id.to_string()))
+            .index_name(index)
+            .expression_attribute_values(":h", s(&hash_value))
             .scan_index_forward(false)
             .limit(page_size);
-        if let Some(status) = status {
+        // `created_key` is `<RFC 3339 millis, Z>#<id>`: it sorts by time.
+        match (filter.since, filter.until) {
+            (Some(since), Some(until)) => {
+                key_condition.push_str(" AND created_key BETWEEN :since AND :until");
+                query = query
+                    .expression_attribute_values(":since", s(format_date(since)))
+                    .expression_attribute_values(":until", s(format_date(until)));
+            }
+            (Some(since), None) => {
+                key_condition.push_str(" AND created_key >= :since");
+                query = query.expression_attribute_values(":since", s(format_date(since)));
+            }
+            (None, Some(until)) => {
+                key_condition.push_str(" AND created_key < :until");
+                query = query.expression_attribute_values(":until", s(format_date(until)));
+            }
+            (None, None) => {}
+        }
+        query = query.key_condition_expression(key_condition);
+        if !filter.any_of.is_empty() {
             // `status` is a reserved word in DynamoDB expressions.
+            let mut clauses = Vec::new();
+            for (i, (status, attempted)) in filter.any_of.iter().enumerate() {
+                let mut clause = format!("#st = :s{i}");
+                match attempted {
+                    Some(true) => clause.push_str(" AND attempts > :zero"),
+                    Some(false) => clause.push_str(" AND attempts = :zero"),
+                    None => {}
+                }
+                clauses.push(format!("({clause})"));
+                query = query.expression_attribute_values(format!(":s{i}"), s(status.as_str()));
+            }
+            if filter.any_of.iter().any(|(_, a)| a.is_some()) {
+                query = query.expression_attribute_values(":zero", n(0));
+            }
             query = query
-                .filter_expression("#st = :s")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":s", s(status.as_str()));
+                .filter_expression(clauses.join(" OR "))
+                .expression_attribute_names("#st", "status");
         }
         if let Some(cursor) = after {
             query = query
-                .exclusive_start_key("instance_id", s(instance_id.to_string()))
+                .exclusive_start_key(hash_name, s(&hash_value))
                 .exclusive_start_key("created_key", s(cursor.sort_key()))
                 .exclusive_start_key("id", s(cursor.item_id()));
         }
         let out = query.send().await.map_err(classify)?;
-        let mut items = Vec::with_capacity(out.items().len());
-        for item in out.items() {
-            items.push(self.read_item(item).await?);
-        }
+        let ids: Vec<String> = out
+            .items()
+            .iter()
+            .map(|item| get_s(item, "id"))
+            .collect::<Result<_, _>>()?;
+        let items = self.notifications_by_id(&ids).await?;
         let next = out.last_evaluated_key().and_then(PageCursor::from_last_key);
         Ok((items, next))
     }
+
+    /// Full notifications for these ids, in this order; ids since expired
+    /// are left out.
+    async fn notifications_by_id(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<StoredNotification>, StoreError> {
+        let mut found: std::collections::HashMap<String, Item> = std::collections::HashMap::new();
+        for chunk in ids.chunks(100) {
+            let mut keys = KeysAndAttributes::builder().consistent_read(true);
+            for id in chunk {
+                keys = keys.keys(Item::from([("id".into(), s(id))]));
+            }
+            let mut request = Some(
+                keys.build()
+                    .map_err(|e| StoreError::Config(e.to_string()))?,
+            );
+            while let Some(keys) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.tables.notifications, keys)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.tables.notifications))
+                    .into_iter()
+                    .flatten()
+                {
+                    found.insert(get_s(item, "id")?, item.clone());
+                }
+                request = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.tables.notifications))
+                    .cloned();
+            }
+        }
+        let mut items = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(item) = found.get(id) {
+                items.push(self.read_item(item).await?);
+            }
+        }
+        Ok(items)
+    }
+}
+
+/// Whose notifications a listing reads.
+#[derive(Debug, Clone, Copy)]
+pub enum EventScope<'a> {
+    Instance(u64),
+    Organization(&'a str),
 }
 
 /// A notification claimed for one delivery attempt: nobody else attempts it
@@ -358,6 +475,14 @@ pub struct Claim {
     /// 1-based number of this attempt over the notification's life.
     pub attempt: u32,
     pub lease_owner: String,
+}
+
+/// A due notification and its owners, for the sweep's fair shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueNotification {
+    pub id: String,
+    pub instance_id: u64,
+    pub org_id: String,
 }
 
 /// How an attempt ended, as recorded on the notification.
@@ -552,6 +677,103 @@ impl Store {
             }
         }
         Ok(ids)
+    }
+
+    /// Pending notifications due by `now`, with whose they are, reading up to
+    /// `scan_per_shard` of each shard in due order. The sweep reads further
+    /// than it will attempt, so that one tenant's backlog at the head of a
+    /// shard cannot hide another tenant's notification behind it.
+    ///
+    /// The `by-due` index holds keys only; owners come from one BatchGetItem
+    /// per 100 ids (projected to three small attributes).
+    pub async fn due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        scan_per_shard: usize,
+    ) -> Result<Vec<DueNotification>, StoreError> {
+        let mut ids = Vec::new();
+        for shard in 0..PENDING_SHARDS {
+            let mut start = None;
+            let mut read = 0usize;
+            loop {
+                let page = (scan_per_shard - read).min(1_000) as i32;
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.tables.notifications)
+                    .index_name(BY_DUE_INDEX)
+                    .key_condition_expression("pending_shard = :p AND next_attempt_at <= :now")
+                    .expression_attribute_values(":p", s(format!("p{shard}")))
+                    .expression_attribute_values(":now", n(now.timestamp_millis()))
+                    .limit(page.max(1))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                for item in out.items() {
+                    ids.push(get_s(item, "id")?);
+                }
+                read += out.items().len();
+                start = out.last_evaluated_key;
+                if start.is_none() || read >= scan_per_shard {
+                    break;
+                }
+            }
+        }
+        let mut owners = std::collections::HashMap::new();
+        for chunk in ids.chunks(100) {
+            let mut keys: Vec<Item> = chunk
+                .iter()
+                .map(|id| Item::from([("id".to_string(), s(id))]))
+                .collect();
+            // Unprocessed keys are asked again a few times; any left are
+            // simply not attempted in this sweep.
+            for _ in 0..4 {
+                if keys.is_empty() {
+                    break;
+                }
+                let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .projection_expression("id, instance_id, org_id")
+                    .build()
+                    .map_err(|e| StoreError::Config(e.to_string()))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.tables.notifications, request)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                for item in out
+                    .responses
+                    .as_ref()
+                    .and_then(|r| r.get(&self.tables.notifications))
+                    .into_iter()
+                    .flatten()
+                {
+                    let instance_id = get_s(item, "instance_id")?.parse().map_err(|_| {
+                        StoreError::Corrupt("notification instance id is not numeric".into())
+                    })?;
+                    owners.insert(get_s(item, "id")?, (instance_id, get_s(item, "org_id")?));
+                }
+                keys = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.tables.notifications))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+        }
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| {
+                let (instance_id, org_id) = owners.remove(&id)?;
+                Some(DueNotification {
+                    id,
+                    instance_id,
+                    org_id,
+                })
+            })
+            .collect())
     }
 
     /// Puts a notification back in the queue, due now, with a fresh retry

@@ -10,7 +10,21 @@
 //! `docs/vendors/polling.md` §2: HTTP Basic (or `X-Auth-Token`), id-ascending
 //! pages, `min_date_modified` in RFC 2822 or ISO 8601, `204 No Content` for an
 //! empty page, `X-Rate-Limit-*` headers and `429` once the window's quota is
-//! used up, plus adversity controls for tests.
+//! used up, plus adversity controls for tests. Also, as BigCommerce behaves
+//! (`docs/vendors/polling.md` §3, sources there):
+//! - the OAuth token endpoint `POST /oauth2/token` of an app install
+//!   (`bigcommerce/docs:docs/integrations/apps/guide/auth.mdx`), refusing a
+//!   wrong or used code;
+//! - the current v3 listings of an OAuth store,
+//!   `/stores/{hash}/v3/catalog/products` and `/stores/{hash}/v3/customers`
+//!   (`date_modified:min`, sorting by modification date, `meta.pagination`;
+//!   `bigcommerce/docs:reference/catalog/products_catalog.v3.yml`,
+//!   `reference/customers.v3.yml`);
+//! - archived orders: hidden from the default order listing, listed with
+//!   `is_deleted=true` and marked `"is_deleted": true`
+//!   (`reference/orders.v2.oas2.yml`);
+//! - the legacy hourly quota header `X-BC-ApiLimit-Remaining` on Basic-auth
+//!   responses (`docs/start/about/index.mdx`, "rolling one hour").
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -82,6 +96,57 @@ pub fn webhook_with_data(
         "created_at": created_at,
         "producer": format!("stores/{store_hash}")
     })
+}
+
+/// A `store/customer/address/*` callback (BC-EVT "Example customer address
+/// created payload object"): `data.id` is the ADDRESS, the customer is
+/// `data.address.customer_id`. The hash is over `data`, as BigCommerce's.
+pub fn address_webhook(
+    scope: &str,
+    store_hash: &str,
+    address_id: u64,
+    customer_id: u64,
+    created_at: i64,
+) -> Value {
+    let data =
+        json!({ "type": "customer", "id": address_id, "address": { "customer_id": customer_id } });
+    let hash = payload_hash(&data);
+    webhook_with_data(scope, DOCS_STORE_ID, store_hash, data, &hash, created_at)
+}
+
+/// `data` of `store/order/message/created` (BC-EVT): the order and the message.
+pub fn order_message_data(order_id: u64, message_id: u64) -> Value {
+    json!({ "type": "order", "id": order_id, "message": { "order_message_id": message_id } })
+}
+
+/// `data` of `store/order/refund/created` (BC-EVT): the order and the refund.
+pub fn order_refund_data(order_id: u64, refund_id: u64) -> Value {
+    json!({ "type": "order", "id": order_id, "refund": { "refund_id": refund_id } })
+}
+
+/// `data` of `store/order/transaction/{created,updated}` (BC-EVT): the order
+/// is `order_id`, a string; there is no `data.id`.
+pub fn order_transaction_data(order_id: u64, transaction_id: &str) -> Value {
+    json!({
+        "type": "transaction", "order_id": order_id.to_string(),
+        "transaction_id": transaction_id, "transaction_status": "complete",
+        "transaction_type": "capture", "platform_transaction_id": "964899682",
+        "provider_transaction_id": "CK65FBPKR472P4V5"
+    })
+}
+
+/// A callback with scope-specific `data` and BigCommerce's `hash` of it:
+/// "SHA-1 hash of the JSON-encoded payload data" (§3.1), so two deliveries
+/// with the same `data` (two updates of one product) carry the same hash.
+/// (40 hex digits derived with SHA-256 here: the exact input is not given.)
+pub fn event_with_data(scope: &str, store_hash: &str, data: Value, created_at: i64) -> Value {
+    let hash = payload_hash(&data);
+    webhook_with_data(scope, DOCS_STORE_ID, store_hash, data, &hash, created_at)
+}
+
+/// The `hash` BigCommerce puts on a payload with this `data`.
+pub fn payload_hash(data: &Value) -> String {
+    dedupe_hash(&data.to_string())
 }
 
 /// `data` of `store/order/statusUpdated` (§3.1 example shape).
@@ -200,6 +265,23 @@ struct V2Item {
     id: u64,
     created: DateTime<Utc>,
     modified: DateTime<Utc>,
+    /// An archived order (`is_deleted`).
+    deleted: bool,
+}
+
+/// The app registered with BigCommerce: what the token endpoint checks.
+#[derive(Debug, Clone)]
+struct OAuthApp {
+    client_id: String,
+    client_secret: String,
+    redirect_uri: String,
+}
+
+/// Which API a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    V2(&'static str, Option<u64>),
+    V3(&'static str),
 }
 
 #[derive(Debug, Clone)]
@@ -233,6 +315,14 @@ struct BcState {
     scheduled: Vec<(usize, V2Op)>,
     inclusive: bool,
     delay: Duration,
+    store_hash: String,
+    app: Option<OAuthApp>,
+    /// Codes handed to the app's auth callback, not yet exchanged.
+    codes: Vec<(String, String)>,
+    /// Legacy accounts' hourly quota left (`X-BC-ApiLimit-Remaining`).
+    hourly_left: u64,
+    v3_calls: usize,
+    token_calls: usize,
 }
 
 /// A running BigCommerce store simulator serving the legacy v2 REST API
@@ -281,12 +371,25 @@ fn apply_v2(s: &mut BcState, op: V2Op) {
                     id,
                     created: whole_seconds(created),
                     modified: whole_seconds(modified),
+                    deleted: false,
                 },
             );
         }
+        V2Op::Delete {
+            resource: "orders",
+            id,
+        } => {
+            // `DELETE /orders/{id}` "Archives an order" (BC-ORD2): it leaves
+            // the default listing and shows with `is_deleted=true`. That the
+            // archive moves `date_modified` is UNCONFIRMED (assumed: it is a
+            // change of the order).
+            if let Some(order) = s.objects.get_mut("orders").and_then(|m| m.get_mut(&id)) {
+                order.deleted = true;
+                order.modified = whole_seconds(Utc::now());
+            }
+        }
         V2Op::Delete { resource, id } => {
-            // Orders are archived (`DELETE /orders/{id}` "Archives an order"),
-            // products and customers deleted; neither shows in lists.
+            // Products and customers are deleted: gone from every list.
             if let Some(m) = s.objects.get_mut(resource) {
                 m.remove(&id);
             }
@@ -329,6 +432,14 @@ pub async fn start_store(username: &str, api_token: &str) -> BigCommerceStore {
         scheduled: Vec::new(),
         inclusive: true,
         delay: Duration::ZERO,
+        store_hash: "abc123".into(),
+        app: None,
+        codes: Vec::new(),
+        // The legacy hourly quota's size is UNCONFIRMED; large enough that
+        // only tests that set it see it run low.
+        hourly_left: 20_000,
+        v3_calls: 0,
+        token_calls: 0,
     }));
     let handler_state = state.clone();
     let handler: Handler = Arc::new(move |req: ApiRequest| -> BoxFuture {
@@ -357,6 +468,44 @@ impl BigCommerceStore {
         lock(&self.state).oauth_token = Some(token.to_string());
     }
 
+    /// The store hash of `/stores/{hash}/…` (default `abc123`).
+    pub fn store_hash(&self) -> String {
+        lock(&self.state).store_hash.clone()
+    }
+
+    /// Registers the app whose install codes the token endpoint exchanges.
+    pub fn register_app(&self, client_id: &str, client_secret: &str, redirect_uri: &str) {
+        lock(&self.state).app = Some(OAuthApp {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            redirect_uri: redirect_uri.into(),
+        });
+    }
+
+    /// A merchant installs the app: the `code` its auth callback receives
+    /// (with `context=stores/{hash}` and `scope`), exchangeable once.
+    pub fn issue_code(&self, scope: &str) -> String {
+        let mut s = lock(&self.state);
+        let code = format!("code{}", s.codes.len() + s.token_calls + 1);
+        s.codes.push((code.clone(), scope.to_string()));
+        code
+    }
+
+    /// Sets what the legacy hourly quota has left (`X-BC-ApiLimit-Remaining`).
+    pub fn set_hourly_quota_left(&self, left: u64) {
+        lock(&self.state).hourly_left = left;
+    }
+
+    /// GET requests to a v3 listing so far.
+    pub fn v3_calls(&self) -> usize {
+        lock(&self.state).v3_calls
+    }
+
+    /// Requests to the token endpoint so far.
+    pub fn token_calls(&self) -> usize {
+        lock(&self.state).token_calls
+    }
+
     /// Creates or modifies an object of `resource` (`orders`, `products` or
     /// `customers`); times are kept to the second, as v2 reports them.
     pub fn upsert(&self, resource: &str, id: u64, modified: DateTime<Utc>, created: DateTime<Utc>) {
@@ -382,12 +531,12 @@ impl BigCommerceStore {
         );
     }
 
-    /// Objects of `resource` a list shows.
+    /// Objects of `resource` the default list shows (archived orders not).
     pub fn object_count(&self, resource: &str) -> usize {
         lock(&self.state)
             .objects
             .get(v2_resource(resource))
-            .map_or(0, BTreeMap::len)
+            .map_or(0, |m| m.values().filter(|i| !i.deleted).count())
     }
 
     /// `requests_per_window` requests per fixed `window`, starting with the
@@ -546,18 +695,44 @@ fn authorized(s: &BcState, req: &ApiRequest) -> bool {
         .is_some_and(|pair| pair == format!("{}:{}", s.username, s.api_token))
 }
 
+/// `/stores/{hash}/v3/catalog/products` or `/stores/{hash}/v3/customers`,
+/// with the path's store hash.
+fn v3_route(path: &str) -> Option<(&str, &'static str)> {
+    let rest = path.strip_prefix("/stores/")?;
+    let (hash, rest) = rest.split_once("/v3/")?;
+    match rest.trim_end_matches('/') {
+        "catalog/products" => Some((hash, "products")),
+        "customers" => Some((hash, "customers")),
+        _ => None,
+    }
+}
+
 async fn handle(state: Arc<Mutex<BcState>>, req: ApiRequest) -> ApiResponse {
     let delay = lock(&state).delay;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let route = v2_route(&req.path);
-    let call =
-        (req.method == Method::GET && route.is_some_and(|(_, id)| id.is_none())).then(|| {
-            let mut s = lock(&state);
-            s.list_calls += 1;
-            s.list_calls
-        });
+    if req.path == "/oauth2/token" {
+        return token(&mut lock(&state), &req);
+    }
+    let route = match v3_route(&req.path) {
+        Some((hash, resource)) => {
+            if hash != lock(&state).store_hash {
+                return v2_error(404, "The requested store was not found.");
+            }
+            Some(Route::V3(resource))
+        }
+        None => v2_route(&req.path).map(|(r, id)| Route::V2(r, id)),
+    };
+    let listing = matches!(route, Some(Route::V2(_, None) | Route::V3(_)));
+    let call = (req.method == Method::GET && listing).then(|| {
+        let mut s = lock(&state);
+        s.list_calls += 1;
+        if matches!(route, Some(Route::V3(_))) {
+            s.v3_calls += 1;
+        }
+        s.list_calls
+    });
     let resp = respond(&mut lock(&state), &req, route);
     if let Some(n) = call {
         run_scheduled(&mut lock(&state), n);
@@ -565,11 +740,62 @@ async fn handle(state: Arc<Mutex<BcState>>, req: ApiRequest) -> ApiResponse {
     resp
 }
 
-fn respond(
-    s: &mut BcState,
-    req: &ApiRequest,
-    route: Option<(&'static str, Option<u64>)>,
-) -> ApiResponse {
+/// The app-install token exchange (auth.mdx "Requesting the access_token"):
+/// JSON `{client_id, client_secret, code, context, scope, grant_type,
+/// redirect_uri}` → `{access_token, scope, user, owner, context,
+/// account_uuid}`. BigCommerce does not document the error answer: a wrong,
+/// used or foreign code is 400 `{"error": "Invalid grant"}` here (UNCONFIRMED).
+fn token(s: &mut BcState, req: &ApiRequest) -> ApiResponse {
+    s.token_calls += 1;
+    if req.method != Method::POST {
+        return json_response(405, &json!({ "error": "Method not allowed" }));
+    }
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let field = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or_default();
+    let Some(app) = s.app.clone() else {
+        return json_response(401, &json!({ "error": "Invalid client" }));
+    };
+    if field("client_id") != app.client_id || field("client_secret") != app.client_secret {
+        return json_response(401, &json!({ "error": "Invalid client" }));
+    }
+    let context = format!("stores/{}", s.store_hash);
+    let known = s.codes.iter().position(|(code, _)| code == field("code"));
+    let valid = field("grant_type") == "authorization_code"
+        && field("redirect_uri") == app.redirect_uri
+        && field("context") == context;
+    let Some(index) = known.filter(|_| valid) else {
+        return json_response(400, &json!({ "error": "Invalid grant" }));
+    };
+    let (_, scope) = s.codes.remove(index);
+    let access_token = format!("tok-{}-{}", s.store_hash, s.token_calls);
+    s.oauth_token = Some(access_token.clone());
+    json_response(
+        200,
+        &json!({
+            "access_token": access_token,
+            "scope": scope,
+            "user": { "id": 24654, "username": "merchant@example.com", "email": "merchant@example.com" },
+            "owner": { "id": 12345, "username": "owner@example.com", "email": "owner@example.com" },
+            "context": context,
+            "account_uuid": "12345678-90ab-cdef-1234-567890abcdef"
+        }),
+    )
+}
+
+fn basic_authorized(s: &BcState, req: &ApiRequest) -> bool {
+    req.header("authorization")
+        .and_then(|h| {
+            let (scheme, rest) = h.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("basic")
+                .then(|| STANDARD.decode(rest.trim()).ok())
+                .flatten()
+        })
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .is_some_and(|pair| pair == format!("{}:{}", s.username, s.api_token))
+}
+
+fn respond(s: &mut BcState, req: &ApiRequest, route: Option<Route>) -> ApiResponse {
     s.requests += 1;
     let now = Instant::now();
     if s.window_start.is_none_or(|start| now >= start + s.window) {
@@ -592,7 +818,14 @@ fn respond(
         }
         return resp;
     }
-    if !authorized(s, req) {
+    // v3 is OAuth only (`X-Auth-Token`); v2 takes either.
+    let token_ok =
+        matches!((&s.oauth_token, req.header("x-auth-token")), (Some(t), Some(g)) if t == g);
+    let allowed = match route {
+        Some(Route::V3(_)) => token_ok,
+        _ => authorized(s, req),
+    };
+    if !allowed {
         let mut resp = v2_error(401, "You are not authorized to access this resource.");
         rate_headers(
             &mut resp,
@@ -611,9 +844,18 @@ fn respond(
     }
     s.used += 1;
     let left = quota - s.used;
+    let legacy = basic_authorized(s, req);
+    if legacy && s.hourly_left == 0 {
+        // What the legacy API answered past the hourly quota is UNCONFIRMED.
+        let mut resp = v2_error(509, "You have exceeded your hourly API limit.");
+        resp.headers
+            .push(("X-BC-ApiLimit-Remaining".into(), "0".into()));
+        return resp;
+    }
     let mut resp = match (route, req.method == Method::GET) {
-        (Some((resource, None)), true) => list(s, req, resource),
-        (Some((resource, Some(id))), true) => {
+        (Some(Route::V2(resource, None)), true) => list(s, req, resource),
+        (Some(Route::V3(resource)), true) => list_v3(s, req, resource),
+        (Some(Route::V2(resource, Some(id))), true) => {
             match s.objects.get(resource).and_then(|m| m.get(&id)) {
                 Some(item) => json_response(200, &v2_json(&s.base_url, resource, item)),
                 None => v2_error(404, "The requested resource was not found."),
@@ -623,6 +865,11 @@ fn respond(
         (None, _) => v2_error(404, "The requested resource was not found."),
     };
     rate_headers(&mut resp, quota, left, window, reset);
+    if legacy {
+        s.hourly_left = s.hourly_left.saturating_sub(1);
+        resp.headers
+            .push(("X-BC-ApiLimit-Remaining".into(), s.hourly_left.to_string()));
+    }
     resp
 }
 
@@ -702,11 +949,15 @@ fn list(s: &BcState, req: &ApiRequest, resource: &'static str) -> ApiResponse {
         }
     }
     let inclusive = s.inclusive;
+    // Archived orders only with `is_deleted=true` (the parameter "If the
+    // order was deleted or archived.", BC-ORD2 before commit 5bfc83e2).
+    let archived = resource == "orders" && get("is_deleted").is_some_and(|v| v == "true");
     let mut items: Vec<&V2Item> = s
         .objects
         .get(resource)
         .map(|m| m.values().collect())
         .unwrap_or_default();
+    items.retain(|i| i.deleted == archived);
     items.retain(|i| {
         bounds.iter().all(|(name, t)| {
             let v = if name.ends_with("created") {
@@ -757,6 +1008,156 @@ fn list(s: &BcState, req: &ApiRequest, resource: &'static str) -> ApiResponse {
     json_response(200, &Value::Array(body))
 }
 
+/// A v3 listing (`products_catalog.v3.yml`, `customers.v3.yml`):
+/// `date_modified:min`/`:max` (ISO 8601 or a date), products
+/// `sort=date_modified&direction=asc|desc`, customers
+/// `sort=date_modified:asc|desc`, `limit` (default 50, at most 250), `page`;
+/// answered `{"data": [...], "meta": {"pagination": {total, count, per_page,
+/// current_page, total_pages, links}}}`, an empty page included (v3 has no
+/// 204).
+fn list_v3(s: &BcState, req: &ApiRequest, resource: &'static str) -> ApiResponse {
+    let q: Vec<(String, String)> =
+        url::form_urlencoded::parse(req.query.as_deref().unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    let get = |name: &str| {
+        q.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let invalid = |name: &str| {
+        json_response(
+            422,
+            &json!({ "status": 422, "title": format!("The field '{name}' is invalid.") }),
+        )
+    };
+    let mut min = None;
+    let mut max = None;
+    for (name, slot) in [
+        ("date_modified:min", &mut min),
+        ("date_modified:max", &mut max),
+    ] {
+        if let Some(raw) = get(name) {
+            match parse_v2_date(raw) {
+                Some(t) => *slot = Some(t),
+                None => return invalid(name),
+            }
+        }
+    }
+    let number = |name: &str, default: u64| -> Result<u64, ApiResponse> {
+        match get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| invalid(name)),
+        }
+    };
+    let limit = match number("limit", DEFAULT_LIMIT) {
+        Ok(n) => n.min(MAX_LIMIT),
+        Err(r) => return r,
+    };
+    let page = match number("page", 1) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let by_modified = match (resource, get("sort")) {
+        ("customers", Some(sort)) => sort.starts_with("date_modified"),
+        (_, Some(sort)) => sort == "date_modified",
+        _ => false,
+    };
+    let descending = match resource {
+        "customers" => get("sort").is_some_and(|s| s.ends_with(":desc")),
+        _ => get("direction") == Some("desc"),
+    };
+    let inclusive = s.inclusive;
+    let mut items: Vec<&V2Item> = s
+        .objects
+        .get(resource)
+        .map(|m| m.values().collect())
+        .unwrap_or_default();
+    items.retain(|i| {
+        min.is_none_or(|t| {
+            if inclusive {
+                i.modified >= t
+            } else {
+                i.modified > t
+            }
+        }) && max.is_none_or(|t| {
+            if inclusive {
+                i.modified <= t
+            } else {
+                i.modified < t
+            }
+        })
+    });
+    if by_modified {
+        items.sort_by_key(|i| (i.modified, i.id));
+    }
+    if descending {
+        items.reverse();
+    }
+    let total = items.len() as u64;
+    let total_pages = total.div_ceil(limit).max(1);
+    let data: Vec<Value> = items
+        .into_iter()
+        .skip(((page - 1) * limit) as usize)
+        .take(limit as usize)
+        .map(|i| v3_json(resource, i))
+        .collect();
+    let mut links = json!({ "current": format!("?page={page}&limit={limit}") });
+    if page < total_pages {
+        links["next"] = json!(format!("?page={}&limit={limit}", page + 1));
+    }
+    json_response(
+        200,
+        &json!({
+            "data": data,
+            "meta": { "pagination": {
+                "total": total, "count": data.len(), "per_page": limit,
+                "current_page": page, "total_pages": total_pages, "links": links
+            }}
+        }),
+    )
+}
+
+/// A v3 object: products date as `2018-08-15T14:48:31+00:00`, customers as
+/// `2019-08-24T14:15:22Z` (the specs' examples).
+fn v3_json(resource: &str, item: &V2Item) -> Value {
+    match resource {
+        "customers" => json!({
+            "id": item.id,
+            "email": format!("customer{}@example.com", item.id),
+            "first_name": "Jane",
+            "last_name": "Doe",
+            "company": "BigCommerce",
+            "phone": "1234567890",
+            "customer_group_id": 0,
+            "notes": "",
+            "tax_exempt_category": "",
+            "date_created": item.created.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "date_modified": item.modified.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "accepts_product_review_abandoned_cart_emails": true,
+            "channel_ids": [1]
+        }),
+        _ => json!({
+            "id": item.id,
+            "name": format!("Product {}", item.id),
+            "type": "physical",
+            "sku": format!("SKU-{}", item.id),
+            "price": 10.0,
+            "is_visible": true,
+            "inventory_level": 0,
+            "availability": "available",
+            "date_created": item.created.format("%Y-%m-%dT%H:%M:%S+00:00").to_string(),
+            "date_modified": item.modified.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+        }),
+    }
+}
+
 fn sub_resource(base_url: &str, path: &str) -> Value {
     json!({ "url": format!("{base_url}/api/v2{path}"), "resource": path })
 }
@@ -785,7 +1186,7 @@ fn v2_json(base_url: &str, resource: &str, item: &V2Item) -> Value {
             "payment_status": "authorized",
             "refunded_amount": "0.0000",
             "currency_code": "USD",
-            "is_deleted": false,
+            "is_deleted": item.deleted,
             "billing_address": {
                 "first_name": "Jane", "last_name": "Doe", "street_1": "123 Main Street",
                 "city": "Austin", "state": "Texas", "zip": "78751",
@@ -1017,11 +1418,15 @@ mod tests {
         assert_eq!(store.object_count("orders"), 119);
         let r = get(&format!("{url}?min_id=119")).await;
         assert_eq!(r.ids(), [120]);
+        // Archived, not gone: listed with `is_deleted=true`, readable by id.
+        let r = get(&format!("{url}?is_deleted=true")).await;
+        assert_eq!(r.ids(), [119]);
+        assert_eq!(r.json()[0]["is_deleted"], true);
         let r = get(&format!("{url}/119")).await;
-        assert_eq!(r.status, 404);
+        assert_eq!(r.json()["is_deleted"], true);
         let r = get(&format!("{url}/120")).await;
         assert_eq!(r.json()["id"], 120);
-        assert_eq!(store.list_calls(), 9, "item GETs are not list calls");
+        assert_eq!(store.list_calls(), 10, "item GETs are not list calls");
     }
 
     #[tokio::test]

@@ -2,6 +2,10 @@
 //! `docs/vendors/webhooks.md` §2 (which cites `Ecwid/ecwid-api-docs`
 //! `includes/_webhooks.md` and the api-docs.ecwid.com / docs.ecwid.com pages).
 //!
+//! One webhook URL serves every store that installed the app (§2.1), so
+//! tests send webhooks of stores with no instance here; Ecwid retries a
+//! refusal for 24 hours and blocks the app after two weeks of failures (§2.5).
+//!
 //! The signature is implemented here with `hmac`/`sha2`/`base64`,
 //! independently of the production code. Note that Ecwid signs only
 //! `"{eventCreated}.{eventId}"`, not the body (§2.3).
@@ -183,6 +187,21 @@ pub fn delivery(body: &Value, client_secret: &str) -> Delivery {
             ("X-Ecwid-Webhook-Signature".to_string(), sig),
         ],
         body: serde_json::to_vec(body).expect("JSON serializes"),
+    }
+}
+
+/// What the legacy "ION Cannon" (Instant Order Notification) URL of the
+/// Cloud Elements setup received, as far as anything public shows
+/// (`docs/vendors/webhooks.md` §2.6: gist.github.com/cornelisonc/2883084
+/// reads `$_POST['order_id']`): a form post of the order id, no signature,
+/// no store id, no event type.
+pub fn ion_cannon_delivery(order_id: u64) -> Delivery {
+    Delivery {
+        headers: vec![(
+            "Content-Type".to_string(),
+            "application/x-www-form-urlencoded".to_string(),
+        )],
+        body: format!("order_id={order_id}").into_bytes(),
     }
 }
 

@@ -1,9 +1,13 @@
-//! BigCommerce: polling (v2 API with Basic auth, or OAuth with X-Auth-Token),
-//! and webhooks beyond the Cloud Elements docs (docs/vendors/webhooks.md §3).
+//! BigCommerce: polling (legacy v2 API with Basic auth, or an OAuth store
+//! through `api.bigcommerce.com`), and webhooks beyond the Cloud Elements docs
+//! (docs/vendors/webhooks.md §3).
 //!
-//! Webhooks arrive at `/events/bigcommerce/{instanceId}` as
-//! `{scope, store_id, data{type,id}, hash, created_at, producer}` and are
-//! verified by what the instance configures, all of which must pass:
+//! - [`polling`]: the list endpoints, quota headers and archived orders;
+//! - [`webhook`]: callbacks → events, every documented scope mapped;
+//! - [`oauth`]: the app-install code exchange for OAuth stores.
+//!
+//! Webhooks arrive at `/events/bigcommerce/{instanceId}` and are verified by
+//! what the instance configures, all of which must pass:
 //! - `bigcommerce.webhook.header.secret`: the value of a custom header set when
 //!   the webhook was created (header name `bigcommerce.webhook.header.name`,
 //!   default `X-Webhook-Secret`);
@@ -11,22 +15,28 @@
 //!   signature (`webhook-id`, `webhook-timestamp`, `webhook-signature`), given
 //!   as the app's client secret or in `whsec_…` form.
 
+mod oauth;
+mod polling;
+mod webhook;
+
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 
-use super::{default_poller_for, require_all, webhook_denied, Element, EventMode, HubResource};
+use super::{
+    default_poller_for, require_all, webhook_denied, BoxFuture, Element, EventMode, HubResource,
+    ProviderDataContext,
+};
 use crate::config::poller::DatesConfiguration;
-use crate::config::values::{field_path, optional_str, required_str, Configuration};
+use crate::config::values::{field_path, optional_str, Configuration};
 use crate::error::ApiError;
-use crate::events::{Event, EventType};
 use crate::polling::{
     PagePosition, PageSeen, PollFailure, PollPage, PollQuery, PollRequest, PollResponse,
 };
-use crate::request_auth::RequestAuth;
-use crate::webhook::{
-    epoch_seconds_at, plural_object_type, text_at, WebhookContent, WebhookRequest,
-};
+use crate::webhook::{WebhookContent, WebhookRequest};
+
+pub use oauth::DEFAULT_LOGIN_URL;
+pub use polling::{LEGACY_QUOTA_RESERVE, POLL_PAGE_SIZE};
 
 pub struct BigCommerce;
 
@@ -36,12 +46,13 @@ pub const SIGNING_SECRET_KEY: &str = "bigcommerce.webhook.signing.secret";
 pub const DEFAULT_SECRET_HEADER: &str = "X-Webhook-Secret";
 /// With OAuth (no `store.url`): the store hash of `api.bigcommerce.com/stores/{hash}`.
 pub const STORE_HASH_KEY: &str = "bigcommerce.store.hash";
+/// With OAuth: the store's access token (from the code exchange, or given).
+pub const ACCESS_TOKEN_KEY: &str = "oauth.access.token";
+/// With OAuth: the API host, `https://api.bigcommerce.com` unless set.
+pub const API_URL_KEY: &str = "bigcommerce.api.url";
+pub const DEFAULT_API_URL: &str = "https://api.bigcommerce.com";
 
-/// BigCommerce's maximum `limit`.
-pub const POLL_PAGE_SIZE: usize = 250;
 const RFC_2822: &str = "EEE, dd MMM yyyy HH:mm:ss Z";
-/// Query parameters the poller sets itself.
-const RESERVED_PARAMS: &[&str] = &["min_date_modified", "limit", "page"];
 
 const RESOURCES: &[HubResource] = &[
     HubResource {
@@ -74,7 +85,7 @@ impl Element for BigCommerce {
         &[
             "password",
             "oauth.api.secret",
-            "oauth.access.token",
+            ACCESS_TOKEN_KEY,
             HEADER_SECRET_KEY,
             SIGNING_SECRET_KEY,
         ]
@@ -82,18 +93,48 @@ impl Element for BigCommerce {
 
     /// Either the legacy v2 API account (`username`, `password`, `store.url`
     /// ending in `/api/v2`) or an OAuth app (`oauth.api.key`, `oauth.api.secret`),
-    /// the two bodies the Cloud Elements docs show.
+    /// the two bodies the Cloud Elements docs show. An OAuth app can only
+    /// reach a store with that store's access token and hash: from
+    /// `providerData` (exchanged before this check) or given directly.
     fn validate_credentials(&self, cfg: &Configuration) -> Result<(), ApiError> {
         let basic = ["username", "password", "store.url"];
         let oauth = ["oauth.api.key", "oauth.api.secret"];
         let any_given = |keys: &[&str]| keys.iter().any(|k| cfg.contains_key(*k));
         if any_given(&basic) || !any_given(&oauth) {
-            require_all(cfg, &basic)
-        } else {
-            require_all(cfg, &oauth)?;
-            optional_str(cfg, "oauth.callback.url")?;
-            Ok(())
+            return require_all(cfg, &basic);
         }
+        require_all(cfg, &oauth)?;
+        optional_str(cfg, "oauth.callback.url")?;
+        optional_str(cfg, API_URL_KEY)?;
+        match (
+            optional_str(cfg, STORE_HASH_KEY)?,
+            optional_str(cfg, ACCESS_TOKEN_KEY)?,
+        ) {
+            (Some(hash), Some(_)) if !hash.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                Err(ApiError::field(
+                    field_path(STORE_HASH_KEY),
+                    "must be the store hash of api.bigcommerce.com/stores/{hash} (letters and digits)",
+                ))
+            }
+            (Some(_), Some(_)) => Ok(()),
+            (Some(_), None) => Err(ApiError::required(field_path(ACCESS_TOKEN_KEY))),
+            (None, Some(_)) => Err(ApiError::required(field_path(STORE_HASH_KEY))),
+            (None, None) => Err(ApiError::field(
+                "providerData.code",
+                format!(
+                    "an OAuth instance needs providerData (code, context, scope) from BigCommerce's \
+                     app auth callback, or {STORE_HASH_KEY} and {ACCESS_TOKEN_KEY} given directly"
+                ),
+            )),
+        }
+    }
+
+    fn exchange_provider_data<'a>(
+        &'a self,
+        ctx: ProviderDataContext<'a>,
+        cfg: &'a mut Configuration,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(oauth::exchange(ctx, cfg))
     }
 
     fn validate_webhook_settings(&self, cfg: &Configuration) -> Result<(), ApiError> {
@@ -127,7 +168,7 @@ impl Element for BigCommerce {
     }
 
     fn outbound_url_keys(&self) -> &'static [&'static str] {
-        &["store.url", "oauth.callback.url"]
+        &["store.url", "oauth.callback.url", API_URL_KEY]
     }
 
     fn default_dates(&self, _resource: &HubResource) -> DatesConfiguration {
@@ -140,78 +181,33 @@ impl Element for BigCommerce {
         }
     }
 
-    /// The v2 list endpoints, `min_date_modified` (RFC 2822) and page numbers:
-    /// v2 orders by id, so objects changed during the scan keep their page
-    /// (they still match a lower bound) and new ones come last.
-    fn poll_request(&self, q: &PollQuery) -> Result<PollRequest, ApiError> {
-        let (base, auth, headers) = match optional_str(q.cfg, "store.url")? {
-            Some(url) => (
-                url.trim_end_matches('/').to_string(),
-                RequestAuth::Basic {
-                    user: required_str(q.cfg, "username")?,
-                    password: required_str(q.cfg, "password")?,
-                },
-                Vec::new(),
-            ),
-            None => {
-                let hash = required_str(q.cfg, STORE_HASH_KEY)?;
-                let token = required_str(q.cfg, "oauth.access.token")?;
-                (
-                    format!("https://api.bigcommerce.com/stores/{hash}/v2"),
-                    RequestAuth::None,
-                    vec![
-                        ("X-Auth-Token".to_string(), token),
-                        (
-                            "X-Auth-Client".to_string(),
-                            required_str(q.cfg, "oauth.api.key")?,
-                        ),
-                    ],
-                )
-            }
-        };
-        let page = q.position.page_number();
-        let mut url = url::Url::parse(&format!("{base}{}", q.resource.vendor_path))
-            .map_err(|e| ApiError::field(field_path("store.url"), format!("is not a URL: {e}")))?;
-        {
-            let mut params = url.query_pairs_mut();
-            params
-                .append_pair(
-                    "min_date_modified",
-                    &q.since.format("%a, %d %b %Y %H:%M:%S +0000").to_string(),
-                )
-                .append_pair("limit", &POLL_PAGE_SIZE.to_string())
-                .append_pair("page", &page.to_string());
-            for (k, v) in super::passthrough(q.extra_params, RESERVED_PARAMS) {
-                params.append_pair(k, v);
-            }
-        }
-        Ok(PollRequest {
-            url: url.to_string(),
-            auth,
-            headers: {
-                let mut h = headers;
-                h.push(("Accept".into(), "application/json".into()));
-                h
-            },
-        })
+    fn dates_to_read_for(
+        &self,
+        cfg: &Configuration,
+        resource: &HubResource,
+        configured: &DatesConfiguration,
+    ) -> DatesConfiguration {
+        polling::dates_for(cfg, resource, configured)
     }
 
-    /// A 204 is an empty page; when the quota is used up
-    /// (`X-Rate-Limit-Requests-Left: 0`) the next call waits for the window.
+    fn poll_request(&self, q: &PollQuery) -> Result<PollRequest, ApiError> {
+        polling::poll_request(q)
+    }
+
     fn read_poll_page(&self, r: &PollResponse) -> Result<PollPage, PollFailure> {
-        let mut page = super::read_json_array_page(r, "BigCommerce")?;
-        if crate::polling::header_ms(r.headers, "x-rate-limit-requests-left") == Some(0) {
-            page.pause = crate::polling::header_ms(r.headers, "x-rate-limit-time-reset-ms")
-                .map(chrono::Duration::milliseconds);
-        }
-        Ok(page)
+        polling::read_poll_page(r)
     }
 
     fn next_position(&self, q: &PollQuery, seen: &PageSeen) -> Option<PagePosition> {
-        if seen.len < POLL_PAGE_SIZE {
-            return None;
-        }
-        Some(q.position.next_page())
+        polling::next_position(q, seen)
+    }
+
+    fn poll_passes(&self, resource: &HubResource) -> usize {
+        polling::poll_passes(resource)
+    }
+
+    fn is_deleted_in_listing(&self, object: &serde_json::Value) -> bool {
+        polling::is_deleted_in_listing(object)
     }
 
     fn verify_webhook(&self, cfg: &Configuration, req: &WebhookRequest) -> Result<(), ApiError> {
@@ -250,39 +246,7 @@ impl Element for BigCommerce {
         req: &WebhookRequest,
         now: DateTime<Utc>,
     ) -> Result<WebhookContent, ApiError> {
-        let body = req.json_object()?;
-        let scope = text_at(&body, "scope")
-            .ok_or_else(|| ApiError::BadRequest("BigCommerce webhook has no scope".into()))?;
-        // store/order/created, store/order/statusUpdated, store/cart/lineItem/updated
-        let parts: Vec<&str> = scope.split('/').collect();
-        let (resource, verb) = match parts.as_slice() {
-            [_, resource, .., verb] => (*resource, *verb),
-            _ => {
-                return Err(ApiError::BadRequest(format!(
-                    "BigCommerce scope '{scope}' is not store/<resource>/<event>"
-                )))
-            }
-        };
-        let object_id = text_at(&body, "data.id")
-            .ok_or_else(|| ApiError::BadRequest("BigCommerce webhook has no data.id".into()))?;
-        let event_date = epoch_seconds_at(&body, "created_at").unwrap_or(now);
-        let dedupe_key = match text_at(&body, "hash") {
-            Some(hash) => format!("bc-hash:{hash}"),
-            None => format!("bc-body:{}", crate::events::body_digest(req.body)),
-        };
-        let event = Event::new(
-            self.key(),
-            plural_object_type(resource),
-            object_id,
-            EventType::from_verb(verb),
-            event_date,
-        )
-        .with_vendor_event_type(scope.clone());
-        Ok(WebhookContent::Events {
-            dedupe_key,
-            events: vec![event],
-            versions: Vec::new(),
-        })
+        webhook::parse(self.key(), req, now)
     }
 }
 
