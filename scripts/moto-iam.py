@@ -20,8 +20,10 @@ The server below therefore names the DynamoDB resource as AWS does: the table
 ARN, `<table>/index/<name>` for a Query or Scan on an index, and for
 BatchGetItem, BatchWriteItem, TransactGetItems and TransactWriteItems one check
 per table and item action (a transaction's Put needs dynamodb:PutItem on its
-table, as on AWS). Other services' statements get Resource "*" in moto, since
-moto checks them against "*".
+table, as on AWS). SQS batch calls are checked as their single action, as AWS
+does. Other services' statements get Resource "*" in moto (EventBridge and
+SSM are checked against "*"; SQS against the queue ARN, but the policy keeps
+"*" there too).
 """
 import json
 import os
@@ -83,6 +85,27 @@ def serve(argv):
             authorization.ActionAuthenticatorMixin._authenticate_and_authorize_action(self, Request, arn)
 
     DynamoHandler._authenticate_and_authorize_normal_action = authorize
+
+    # SQS authorizes a batch call as its single action (no sqs:*Batch in IAM);
+    # moto asks for sqs:DeleteMessageBatch. Its resource (the queue ARN) is moto's.
+    from moto.sqs.responses import SQSResponse
+    single = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
+              "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+    sqs_authorize = SQSResponse._authenticate_and_authorize_normal_action
+
+    def authorize_sqs(self, resource="*"):
+        action = single.get(self._get_action())
+        if action is None:
+            return sqs_authorize(self, resource)
+
+        class Request(IAMRequest):
+            def __init__(self, **kw):
+                kw["action"] = action
+                super().__init__(**kw)
+
+        authorization.ActionAuthenticatorMixin._authenticate_and_authorize_action(self, Request, resource)
+
+    SQSResponse._authenticate_and_authorize_normal_action = authorize_sqs
     moto.server.main(argv)
 
 

@@ -1635,7 +1635,7 @@ async fn ecwid_routing_reads_all_candidates_in_one_batch_and_skips_an_unreadable
         .send()
         .await
         .unwrap();
-    let (logged, log) = ce_tests::logged_store(&s.app.store);
+    let (logged, log) = ce_tests::logged_store(&s.webhooks.store);
     let webhooks = webhooks::App::new(logged, s.webhooks.settings.clone());
     let body = ecwid::event(
         "order.created",

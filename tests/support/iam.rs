@@ -167,7 +167,10 @@ pub fn explain(users: &Users, message: &str) -> String {
             .unwrap_or_default()
     };
     let user = between("user/", " ");
-    let action = between("perform: ", " ");
+    let action: String = between("perform: ", " ")
+        .chars()
+        .take_while(|c| *c != '<')
+        .collect();
     let resource = between(" on resource: ", "\"");
     let template = users.template.display();
     let Some(f) = users.functions.values().find(|f| f.user == user) else {
