@@ -9,6 +9,8 @@ command -v moto_server >/dev/null 2>&1 || need_pip+=("moto[server]>=5.1")
 command -v cfn-lint >/dev/null 2>&1 || need_pip+=("cfn-lint")
 command -v cargo-lambda >/dev/null 2>&1 || need_pip+=("cargo-lambda")
 command -v sam >/dev/null 2>&1 || need_pip+=("aws-sam-cli")
+# scripts/moto-iam.py reads the template and creates IAM users with these.
+python3 -c 'import yaml, boto3' 2>/dev/null || need_pip+=("pyyaml" "boto3")
 if [ ${#need_pip[@]} -gt 0 ]; then
   echo "==> installing with pip: ${need_pip[*]}"
   python3 -m pip install --quiet --disable-pip-version-check "${need_pip[@]}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every check CI runs, in order, failing fast. Expects AWS_ENDPOINT_URL
-# (scripts/with-moto.sh sets it).
+# Every check CI runs, in order, failing fast. Expects AWS_ENDPOINT_URL and
+# CE_IAM_USERS (scripts/with-moto.sh sets them: moto enforces IAM, and every
+# test runs each function as its own template-derived IAM user).
 set -euo pipefail
 
 echo "==> cargo fmt --check"
@@ -11,6 +12,9 @@ echo "==> cfn-lint template.yaml"
 cfn-lint template.yaml
 echo "==> sam validate --lint"
 SAM_CLI_TELEMETRY=0 sam validate --lint
+echo "==> template checks beyond lint: DLQs, alarms, log retention, no wildcard on tables, PITR, SSE"
+python3 scripts/template-checks.py --self-test
+python3 scripts/template-checks.py
 echo "==> cargo-lambda smoke test (tests/events/)"
 scripts/lambda-smoke.sh
 echo "==> cargo test (DynamoDB at $AWS_ENDPOINT_URL)"
@@ -23,4 +27,7 @@ set -e
 # One closing line for the whole workspace: cargo prints one per test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "workspace: %d passed, %d failed\n", p, f }' "$log"
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+echo "==> the deployed arm64 artifacts: sam build (cold: about 6 min; warm: seconds), then each under qemu"
+scripts/sam-build.sh
+scripts/arm64-smoke.sh

@@ -165,7 +165,7 @@ async fn the_organizations_event_log_spans_its_instances_and_no_other() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     // Another organization's event stays out of this log, and is a 404.
-    let (other_auth, _) = new_account(&s.app.store).await;
+    let (other_auth, _) = new_account(&s.store).await;
     let foreign = one_instance(&s, &other_auth, &r.url).await;
     let foreign_event = one_event(&s, &foreign, "c-x").await;
 

@@ -35,9 +35,10 @@ async fn dispatch_from_stream(s: &Stack) -> tokio::sync::watch::Sender<bool> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let sdk = shared::store::sdk_config_from_env().await;
     tokio::spawn(ce_local::triggers::run_stream(
-        s.app.store.client().clone(),
+        // The local runner's own reads (Lambda's event source mapping on AWS).
+        s.store.client().clone(),
         aws_sdk_dynamodbstreams::Client::new(&sdk),
-        s.app.store.tables().notifications.clone(),
+        s.store.tables().notifications.clone(),
         Arc::new(s.dispatcher.clone()),
         stopped,
     ));

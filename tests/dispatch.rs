@@ -501,7 +501,7 @@ async fn the_network_guard_refuses_private_callbacks_at_dispatch() {
     let inst = instance(&s, &r.url.replace("127.0.0.1", "localhost")).await;
     let id = event(&s, &inst, "cust-9").await;
     let strict = dispatcher::App::new(
-        s.app.store.clone(),
+        s.dispatcher.store.clone(),
         {
             let mut settings = test_settings();
             settings.secrets = s.app.settings.secrets.clone();
@@ -630,7 +630,11 @@ async fn an_unreadable_instance_is_retried_not_failed() {
     let inst = instance(&s, &r.url).await;
     let id = event(&s, &inst, "cust-unreadable").await;
     // A deploy with the wrong key.
-    let wrong = dispatcher::App::new(s.app.store.clone(), test_settings(), test_dispatch_config());
+    let wrong = dispatcher::App::new(
+        s.dispatcher.store.clone(),
+        test_settings(),
+        test_dispatch_config(),
+    );
     let t0 = Utc::now();
     let outcome = attempt(&wrong, &id, t0).await.unwrap();
     let Outcome::RetryScheduled { at } = outcome else {
@@ -656,7 +660,7 @@ async fn an_unreadable_instance_is_retried_not_failed() {
 /// A second organization on the same stack, with an ONe instance calling
 /// back `callback`.
 async fn other_org_instance(s: &Stack, callback: &str) -> Value {
-    let (auth, _) = ce_tests::new_account(&s.app.store).await;
+    let (auth, _) = ce_tests::new_account(&s.store).await;
     let body = json!({"element": {"key": "one"}, "name": "other org", "configuration": {
         "event.notification.enabled": true,
         "event.notification.callback.url": callback,

@@ -87,7 +87,7 @@ async fn create_get_list_patch_and_delete() {
 #[tokio::test]
 async fn organizations_never_see_each_others_instances() {
     let s = stack().await;
-    let (other_auth, _) = new_account(&s.app.store).await;
+    let (other_auth, _) = new_account(&s.store).await;
     let created = create(&s.app, &s.auth, &woo_polling()).await;
     let path = format!("{BASE}/{}", created["id"]);
 
@@ -644,7 +644,7 @@ async fn the_dev_account_can_be_ensured_twice_but_not_hijacked() {
 #[tokio::test]
 async fn an_account_made_by_the_admin_command_authenticates_and_stores_no_secret() {
     let s = stack().await;
-    let created = ce_local::admin::create_account(&s.app.store, "Acme", "ops@acme.test")
+    let created = ce_local::admin::create_account(&s.store, "Acme", "ops@acme.test")
         .await
         .unwrap();
     let reply = call(
@@ -657,11 +657,10 @@ async fn an_account_made_by_the_admin_command_authenticates_and_stores_no_secret
     .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let scan = s
-        .app
         .store
         .client()
         .scan()
-        .table_name(&s.app.store.tables().accounts)
+        .table_name(&s.store.tables().accounts)
         .send()
         .await
         .unwrap();

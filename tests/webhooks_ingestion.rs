@@ -575,7 +575,7 @@ async fn ecwid_signatures_and_stores_are_checked() {
 async fn two_organizations_on_one_ecwid_store_each_get_their_event() {
     let s = stack().await;
     let first = ecwid_instance(&s, 4006, Some("shared-app-secret")).await;
-    let (other_auth, _) = new_account(&s.app.store).await;
+    let (other_auth, _) = new_account(&s.store).await;
     let other_body = instance_body(
         "ecwid",
         json!({"ecwid.store.id": "4006", "ecwid.order.key": "k",
@@ -1635,7 +1635,7 @@ async fn ecwid_routing_reads_all_candidates_in_one_batch_and_skips_an_unreadable
         .send()
         .await
         .unwrap();
-    let (logged, log) = ce_tests::logged_store(&s.app.store);
+    let (logged, log) = ce_tests::logged_store(&s.webhooks.store);
     let webhooks = webhooks::App::new(logged, s.webhooks.settings.clone());
     let body = ecwid::event(
         "order.created",

@@ -13,6 +13,7 @@ use shared::settings::{Settings, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_WEBHOOK_BOD
 use shared::store::{NewAccount, Store};
 
 pub mod browser;
+pub mod iam;
 pub mod outage;
 pub mod receiver;
 pub mod seeds;
@@ -74,6 +75,8 @@ pub fn test_settings() -> Settings {
 }
 
 pub struct Stack {
+    /// Each function runs with its own IAM user (template.yaml's policy, see
+    /// [`iam`]): a call its policy does not allow fails the test.
     pub app: instances::App,
     pub webhooks: webhooks::App,
     pub dispatcher: dispatcher::App,
@@ -88,6 +91,12 @@ pub struct Stack {
     /// Where the stack is served over HTTP, for [`served_stack`].
     pub base_url: Option<String>,
     _server: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The same tables with the admin's keys: for a test's own set-up and
+    /// checks, which no function makes.
+    pub store: Store,
+    /// What moto refused the functions; checked when the stack is dropped.
+    pub denials: iam::Denials,
+    _iam: iam::DenialCheck,
 }
 
 impl Stack {
@@ -113,23 +122,63 @@ pub fn test_dispatch_config() -> dispatcher::DispatchConfig {
 pub const TEST_POLLER_ARN: &str = "arn:aws:lambda:us-east-1:000000000000:function:test-poller";
 
 async fn assemble(store: Store, settings: Settings, auth: String, org_id: String) -> Stack {
+    assemble_as(iam::users().clone(), store, settings, auth, org_id).await
+}
+
+/// The four functions over `store`'s tables, each with its user of `users`.
+async fn assemble_as(
+    users: iam::Users,
+    store: Store,
+    settings: Settings,
+    auth: String,
+    org_id: String,
+) -> Stack {
     let sdk = shared::store::sdk_config_from_env().await;
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     let rule_prefix = format!("t{}-", &shared::ids::new_request_id()[..12]);
-    let schedules =
-        instances::schedules::PollSchedules::new(events.clone(), &rule_prefix, TEST_POLLER_ARN);
+    let denials = iam::Denials::new(users.clone());
+    let store_as = |function: &str| {
+        let client = iam::dynamodb_client_as(store.client(), users.function(function), &denials);
+        Store::new(client, store.tables().clone())
+    };
+    let schedules = instances::schedules::PollSchedules::new(
+        iam::eventbridge_client_as(&sdk, users.function("InstancesFunction"), &denials),
+        &rule_prefix,
+        TEST_POLLER_ARN,
+    );
     // The ingestion spool, straight to the local server (never through an
-    // outage proxy in front of DynamoDB).
-    let spool = ce_local::queues::create_spool(&sdk, &rule_prefix)
+    // outage proxy in front of DynamoDB); each function sends and receives
+    // with its own user.
+    ce_local::queues::create_spool(&sdk, &rule_prefix)
         .await
         .expect("the spool queue is created on the local server");
+    let spool_url = aws_sdk_sqs::Client::new(&sdk)
+        .get_queue_url()
+        .queue_name(format!("{rule_prefix}ingest-spool"))
+        .send()
+        .await
+        .expect("the spool queue exists")
+        .queue_url
+        .expect("a queue URL");
+    let spool_as = |function: &str| {
+        shared::spool::Spool::new(
+            iam::sqs_client_as(&sdk, users.function(function), &denials),
+            spool_url.clone(),
+        )
+    };
     Stack {
-        app: instances::App::new(store.clone(), settings.clone()).with_schedules(schedules),
-        webhooks: webhooks::App::new(store.clone(), settings.clone()).with_spool(spool.clone()),
-        dispatcher: dispatcher::App::new(store.clone(), settings.clone(), test_dispatch_config())
-            .with_spool(spool),
+        app: instances::App::new(store_as("InstancesFunction"), settings.clone())
+            .with_schedules(schedules),
+        webhooks: webhooks::App::new(store_as("WebhooksFunction"), settings.clone())
+            .with_spool(spool_as("WebhooksFunction")),
+        dispatcher: dispatcher::App::new(
+            store_as("DispatcherFunction"),
+            settings.clone(),
+            test_dispatch_config(),
+        )
+        .with_spool(spool_as("DispatcherFunction")),
         poller: poller::App::new(
-            store,
+            store_as("PollerFunction"),
             settings,
             test_poll_config(),
             poller::Continuation::Inline,
@@ -140,7 +189,18 @@ async fn assemble(store: Store, settings: Settings, auth: String, org_id: String
         org_id,
         base_url: None,
         _server: None,
+        store,
+        _iam: iam::DenialCheck(denials.clone()),
+        denials,
     }
+}
+
+/// A stack whose functions run as the users of another template (see
+/// [`iam::users_for_template`]); its refusals are the test's to inspect.
+pub async fn stack_as(users: iam::Users) -> Stack {
+    let store = fresh_store().await;
+    let (auth, org_id) = new_account(&store).await;
+    assemble_as(users, store, test_settings(), auth, org_id).await
 }
 
 /// The poller's settings in tests: rate limits are waited out only briefly.

@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""IAM as deployed, enforced by the local moto server.
+
+  moto-iam.py server -H 127.0.0.1 -p PORT
+      moto's server, enforcing IAM once INITIAL_NO_AUTH_ACTION_COUNT requests
+      have been served, and matching DynamoDB calls against table ARNs (see
+      below).
+  moto-iam.py bootstrap OUT.json
+      on a fresh enforcing server: an admin user (the server's first three
+      requests), then one user per function of template.yaml with exactly its
+      policy. Writes their keys and the policy's template lines to OUT.json.
+  moto-iam.py users TEMPLATE SUFFIX
+      (admin credentials in the environment) users for another template, e.g.
+      a copy with one action removed; prints the same JSON.
+
+What moto 5.2.1 honours by itself: action-level checks for every service;
+resource ARNs only where a handler names the resource (SQS, IAM, STS). Its
+DynamoDB handler passes "*", so a statement naming a table ARN never matches.
+The server below therefore names the DynamoDB resource as AWS does: the table
+ARN, `<table>/index/<name>` for a Query or Scan on an index, and for
+BatchGetItem, BatchWriteItem, TransactGetItems and TransactWriteItems one check
+per table and item action (a transaction's Put needs dynamodb:PutItem on its
+table, as on AWS). SQS batch calls are checked as their single action, as AWS
+does. Other services' statements get Resource "*" in moto (EventBridge and
+SSM are checked against "*"; SQS against the queue ARN, but the policy keeps
+"*" there too).
+"""
+import json
+import os
+import sys
+
+import yaml
+
+REGION = os.environ.get("AWS_REGION", "us-east-1")
+ACCOUNT = "123456789012"  # moto's default account
+ENDPOINT = os.environ.get("AWS_ENDPOINT_URL")
+
+
+# ---------------------------------------------------------------- the server
+
+def dynamodb_checks(action, body, account, region):
+    """(IAM action, resource ARN) pairs AWS authorizes for one DynamoDB call."""
+    arn = lambda t: f"arn:aws:dynamodb:{region}:{account}:table/{t}"
+    if action in ("BatchGetItem", "BatchWriteItem"):
+        return [(action, arn(t)) for t in body.get("RequestItems", {})]
+    if action in ("TransactWriteItems", "TransactGetItems"):
+        verbs = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                 "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
+        return [(verbs[kind], arn(op["TableName"]))
+                for item in body.get("TransactItems", []) for kind, op in item.items()]
+    table = body.get("TableName")
+    if not table:
+        return [(action, "*")]  # ListTables and the like
+    if action in ("Query", "Scan") and body.get("IndexName"):
+        return [(action, f"{arn(table)}/index/{body['IndexName']}")]
+    return [(action, arn(table))]
+
+
+def serve(argv):
+    from moto.core import authorization
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.iam.access_control import IAMRequest
+    import moto.server
+
+    class Denied(JsonRESTError):
+        code = 400
+
+        def __init__(self, user_arn, action, resource):
+            super().__init__("AccessDeniedException",
+                             f"User: {user_arn} is not authorized to perform: {action} on resource: {resource}")
+
+    def authorize(self, resource="*"):
+        checks = dynamodb_checks(self._get_action(), getattr(self, "body", {}) or {},
+                                 self.current_account, self.region)
+        for action, arn in checks:
+            class Request(IAMRequest):
+                def __init__(self, **kw):
+                    kw["action"] = action
+                    super().__init__(**kw)
+
+                def _raise_access_denied(self):
+                    raise Denied(self._access_key.arn, self._action, arn)
+
+            authorization.ActionAuthenticatorMixin._authenticate_and_authorize_action(self, Request, arn)
+
+    DynamoHandler._authenticate_and_authorize_normal_action = authorize
+
+    # SQS authorizes a batch call as its single action (no sqs:*Batch in IAM);
+    # moto asks for sqs:DeleteMessageBatch. Its resource (the queue ARN) is moto's.
+    from moto.sqs.responses import SQSResponse
+    single = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
+              "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+    sqs_authorize = SQSResponse._authenticate_and_authorize_normal_action
+
+    def authorize_sqs(self, resource="*"):
+        action = single.get(self._get_action())
+        if action is None:
+            return sqs_authorize(self, resource)
+
+        class Request(IAMRequest):
+            def __init__(self, **kw):
+                kw["action"] = action
+                super().__init__(**kw)
+
+        authorization.ActionAuthenticatorMixin._authenticate_and_authorize_action(self, Request, resource)
+
+    SQSResponse._authenticate_and_authorize_normal_action = authorize_sqs
+    moto.server.main(argv)
+
+
+# ------------------------------------------------- policies from the template
+
+class Tagged:
+    def __init__(self, tag, value):
+        self.tag, self.value = tag, value
+
+
+def load(path):
+    """The template as Python values (intrinsics as Tagged), and its node tree (lines)."""
+    text = open(path).read()
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+
+    def plain(n):
+        if isinstance(n, yaml.MappingNode):
+            v = {plain(k): plain(val) for k, val in n.value}
+        elif isinstance(n, yaml.SequenceNode):
+            v = [plain(x) for x in n.value]
+        else:
+            v = n.value
+        return Tagged(n.tag[1:], v) if n.tag.startswith("!") else v
+
+    return plain(node), node
+
+
+def child(node, key):
+    for k, v in node.value:
+        if k.value == key:
+            return k, v
+    return None, None
+
+
+def dynamodb_resource(r):
+    """A table resource of a statement as (table logical id, suffix), or None."""
+    if isinstance(r, Tagged) and r.tag == "GetAtt":
+        target = r.value if isinstance(r.value, str) else ".".join(r.value)
+        table, _, attr = target.partition(".")
+        return (table, {"Arn": "", "StreamArn": "/stream/*"}.get(attr))
+    if isinstance(r, Tagged) and r.tag == "Sub":
+        s = r.value if isinstance(r.value, str) else r.value[0]
+        if s.startswith("${") and ".Arn}" in s:
+            table, rest = s[2:].split(".Arn}", 1)
+            return (table, rest)
+    return None
+
+
+def function_policies(path):
+    """{function: {"policies_line", "statements": [...], "policy": IAM JSON for moto}}."""
+    doc, root = load(path)
+    _, resources_node = child(root, "Resources")
+    tables = {k for k, v in doc["Resources"].items() if v.get("Type") == "AWS::DynamoDB::Table"}
+    out = {}
+    for name, res in doc["Resources"].items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        _, props_node = child(child(resources_node, name)[1], "Properties")
+        pkey, pnode = child(props_node, "Policies")
+        statements, moto_statements = [], []
+        for i, policy in enumerate(res["Properties"].get("Policies", [])):
+            if not (isinstance(policy, dict) and "Statement" in policy):
+                sys.exit(f"error: {path}: {name} policy {policy!r} is a SAM policy template or managed "
+                         "policy; add its expansion to scripts/moto-iam.py")
+            stmt_nodes = child(pnode.value[i], "Statement")[1].value
+            for stmt, snode in zip(policy["Statement"], stmt_nodes):
+                actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+                res_list = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
+                akey, _ = child(snode, "Action")
+                tables_here = [t for t in map(dynamodb_resource, res_list) if t and t[0] in tables]
+                statements.append({"line": akey.start_mark.line + 1, "effect": stmt["Effect"],
+                                   "actions": actions,
+                                   "resources": [t + (s or "") for t, s in tables_here]})
+                dyn = [a for a in actions if a.startswith("dynamodb:")]
+                other = [a for a in actions if not a.startswith("dynamodb:")]
+                if dyn:
+                    arns = [f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/*{t}{s or ''}"
+                            for t, s in tables_here]
+                    if len(arns) != len(res_list) and stmt["Effect"] == "Allow":
+                        arns = ["*"]  # a resource this script cannot resolve: action-level only
+                    moto_statements.append({"Effect": stmt["Effect"], "Action": dyn, "Resource": arns})
+                if other:
+                    moto_statements.append({"Effect": stmt["Effect"], "Action": other, "Resource": "*"})
+        out[name] = {"policies_line": (pkey.start_mark.line + 1) if pkey else None,
+                     "statements": statements,
+                     "policy": {"Version": "2012-10-17", "Statement": moto_statements}}
+    return out
+
+
+def create_user(iam, name, policy):
+    iam.create_user(UserName=name)
+    if policy["Statement"]:  # a function without Policies gets a user allowed nothing
+        iam.put_user_policy(UserName=name, PolicyName="template", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return {"user": name, "access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}
+
+
+def iam_client(key=None, secret=None):
+    import boto3
+    return boto3.client("iam", endpoint_url=ENDPOINT, region_name=REGION,
+                        aws_access_key_id=key or os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+                        aws_secret_access_key=secret or os.environ.get("AWS_SECRET_ACCESS_KEY", "test"))
+
+
+def users(iam, template, suffix):
+    # Shown in messages: relative to the project when it is the project's.
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+    path = os.path.abspath(template)
+    out = {"template": os.path.relpath(path, root) if path.startswith(root + os.sep) else path,
+           "functions": {}}
+    for fn, info in function_policies(template).items():
+        out["functions"][fn] = {**create_user(iam, f"{fn}{suffix}", info["policy"]), **info}
+    return out
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "server":
+        serve(args)
+    elif cmd == "bootstrap":
+        # The server's first three requests need no credentials (with-moto.sh
+        # starts it with INITIAL_NO_AUTH_ACTION_COUNT=3): they make the admin.
+        anon = iam_client()
+        admin = create_user(anon, "admin", {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+        out = users(iam_client(admin["access_key_id"], admin["secret_access_key"]),
+                    os.path.join(os.path.dirname(__file__), "..", "template.yaml"), "")
+        out["admin"] = admin
+        with open(args[0], "w") as f:
+            json.dump(out, f, indent=1)
+    elif cmd == "users":
+        print(json.dumps(users(iam_client(), args[0], args[1])))
+    elif cmd == "policies":  # for reading: what each function's user gets
+        print(json.dumps(function_policies(args[0] if args else "template.yaml"), indent=1))
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
