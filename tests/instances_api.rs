@@ -847,3 +847,88 @@ async fn ipv4_compatible_local_nat64_and_system_ports_are_refused() {
     .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
+
+/// Issue 15, point 3: per-organization quotas on instances and distinct poll
+/// intervals (each one an EventBridge rule, 300 per bus), and a bound on
+/// `event.poller.refresh_interval`. Each refused with a 4xx naming it; other
+/// organizations are not affected.
+#[tokio::test]
+async fn organization_quotas_are_enforced_and_named() {
+    let mut s = stack().await;
+    s.app.quotas = instances::quotas::Quotas {
+        max_instances: 3,
+        max_poll_intervals: 2,
+        max_refresh_minutes: 60,
+    };
+    let body = |minutes: &str| {
+        let mut b = seeds::filled("002_openconnectors_bigcommerce_2.json");
+        b["configuration"]["event.poller.refresh_interval"] = json!(minutes);
+        b.to_string()
+    };
+    let create = |auth: String, b: String| {
+        let app = s.app.clone();
+        async move {
+            call(
+                &app,
+                "POST",
+                "/elements/api-v2/instances",
+                Some(&auth),
+                Some(&b),
+            )
+            .await
+        }
+    };
+    let too_long = create(s.auth.clone(), body("61")).await;
+    assert_eq!(too_long.status, 400, "{}", too_long.body);
+    assert_eq!(
+        too_long.body["field"],
+        "configuration.event.poller.refresh_interval"
+    );
+    assert!(too_long.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("MAX_REFRESH_INTERVAL_MINUTES"));
+
+    let first = create(s.auth.clone(), body("15")).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let second = create(s.auth.clone(), body("30")).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    let third_interval = create(s.auth.clone(), body("45")).await;
+    assert_eq!(third_interval.status, 409, "{}", third_interval.body);
+    assert!(
+        third_interval.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("ORG_MAX_POLL_INTERVALS"),
+        "{}",
+        third_interval.body
+    );
+    let same_interval = create(s.auth.clone(), body("15")).await;
+    assert_eq!(same_interval.status, 200, "{}", same_interval.body);
+    let fourth = create(s.auth.clone(), body("15")).await;
+    assert_eq!(fourth.status, 409, "{}", fourth.body);
+    assert!(
+        fourth.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("ORG_MAX_INSTANCES"),
+        "{}",
+        fourth.body
+    );
+
+    // A PATCH that frees its own interval may take another one.
+    let path = format!("/elements/api-v2/instances/{}", second.body["id"]);
+    let patch = json!({"configuration": {"event.poller.refresh_interval": "45"}}).to_string();
+    let moved = call(&s.app, "PATCH", &path, Some(&s.auth), Some(&patch)).await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    // One that would make a third distinct interval may not.
+    let path = format!("/elements/api-v2/instances/{}", first.body["id"]);
+    let patch = json!({"configuration": {"event.poller.refresh_interval": "60"}}).to_string();
+    let refused = call(&s.app, "PATCH", &path, Some(&s.auth), Some(&patch)).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+
+    // Another organization has its own quotas.
+    let (other, _) = new_account(&s.app.store).await;
+    let theirs = create(other, body("20")).await;
+    assert_eq!(theirs.status, 200, "{}", theirs.body);
+}

@@ -4,6 +4,7 @@
 //! [`handle`] is a plain async function over an [`App`], so tests and the
 //! local runner call exactly what Lambda calls.
 
+pub mod quotas;
 pub mod rebind;
 mod routes;
 pub mod schedules;
@@ -23,6 +24,8 @@ pub struct App {
     pub schedules: Option<schedules::PollSchedules>,
     /// Runs "poll now" in this function, with the poller's own code.
     pub poller: poller::App,
+    /// Per-organization quotas.
+    pub quotas: quotas::Quotas,
 }
 
 impl App {
@@ -38,6 +41,7 @@ impl App {
             settings,
             schedules: None,
             poller,
+            quotas: quotas::Quotas::default(),
         }
     }
 
@@ -50,6 +54,7 @@ impl App {
         let (sdk, settings, store) = shared::settings::function_context().await?;
         let mut app = Self::new(store, settings);
         app.schedules = schedules::PollSchedules::from_env(&sdk);
+        app.quotas = quotas::Quotas::from_env()?;
         Ok(app)
     }
 }

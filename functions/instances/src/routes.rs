@@ -50,6 +50,8 @@ pub async fn create(
         updated_at: now,
         version: 1,
     };
+    // Quotas before anything leaves the service (webhooks, rules).
+    crate::quotas::check(app, &account.org_id, None, polling_interval(&instance)).await?;
     let subscribes = instance.events.enabled && instance.receives_webhooks();
     if subscribes {
         element.prepare_webhook_configuration(&mut instance.configuration);
@@ -363,6 +365,15 @@ pub async fn patch(
     next.version = current.version + 1;
     next.updated_at = Utc::now();
     let was_polling = polling_interval(&current);
+    if polling_interval(&next) != was_polling {
+        crate::quotas::check(
+            app,
+            &account.org_id,
+            Some(current.id),
+            polling_interval(&next),
+        )
+        .await?;
+    }
     let joined = match polling_interval(&next) {
         Some(minutes) if Some(minutes) != was_polling => {
             join_schedule(app, minutes, next.id).await?

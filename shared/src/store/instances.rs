@@ -192,6 +192,40 @@ impl Store {
         Ok((records, next))
     }
 
+    /// What an organization uses, for its quotas: how many instances, and
+    /// each instance's poll interval. Reads the `by-org` index projected to
+    /// two attributes, at most `limit` instances (the quota bounds the cost).
+    pub async fn org_usage(&self, org_id: &str, limit: usize) -> Result<OrgUsage, StoreError> {
+        let mut usage = OrgUsage::default();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.instances)
+                .index_name(BY_ORG_INDEX)
+                .key_condition_expression("org_id = :o")
+                .expression_attribute_values(":o", s(org_id))
+                .projection_expression("id, poll_interval")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out.items() {
+                let id: u64 = get_s(item, "id")?
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt("instance id is not numeric".into()))?;
+                usage
+                    .instances
+                    .push((id, get_opt_n(item, "poll_interval")?));
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || usage.instances.len() > limit {
+                return Ok(usage);
+            }
+        }
+    }
+
     /// Every instance connected to a store (`<element>#<identity>`), for
     /// webhooks that carry no instance id. Several organizations may connect
     /// the same store. The index is eventually consistent: an instance created
@@ -446,5 +480,23 @@ mod tests {
         ] {
             assert_eq!(PageCursor::decode(bad), None, "{bad}");
         }
+    }
+}
+
+/// An organization's instances and their poll intervals ([`Store::org_usage`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrgUsage {
+    pub instances: Vec<(u64, Option<u32>)>,
+}
+
+impl OrgUsage {
+    /// The distinct poll intervals, leaving out one instance (the one a
+    /// PATCH changes).
+    pub fn intervals_except(&self, instance: Option<u64>) -> std::collections::BTreeSet<u32> {
+        self.instances
+            .iter()
+            .filter(|(id, _)| Some(*id) != instance)
+            .filter_map(|(_, interval)| *interval)
+            .collect()
     }
 }

@@ -47,7 +47,7 @@ mod notifications;
 mod poll_state;
 
 pub use accounts::{Account, NewAccount};
-pub use instances::PageCursor;
+pub use instances::{OrgUsage, PageCursor};
 pub use intervals::UNCONFIRMED_MEMBER_GRACE_MINUTES;
 pub use notifications::{
     AttemptRecord, Claim, Completion, DueNotification, Stored, PENDING_SHARDS, RETENTION_DAYS,
