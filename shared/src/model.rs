@@ -78,7 +78,7 @@ pub struct InstanceRecord {
     pub version: u64,
 }
 
-fn secrets_context(id: u64) -> String {
+pub fn secrets_context(id: u64) -> String {
     format!("instance:{id}")
 }
 

@@ -192,6 +192,68 @@ impl Store {
         Ok((records, next))
     }
 
+    /// One page of every instance's sealed secrets, in table order, for
+    /// re-sealing under a new key. `after` is the last id of the previous page.
+    pub async fn sealed_secrets_page(
+        &self,
+        after: Option<u64>,
+        page_size: i32,
+    ) -> Result<(Vec<(u64, String)>, Option<u64>), StoreError> {
+        let mut scan = self
+            .client
+            .scan()
+            .table_name(&self.tables.instances)
+            .projection_expression("id, sealed_secrets")
+            .limit(page_size);
+        if let Some(id) = after {
+            scan = scan.exclusive_start_key("id", s(id.to_string()));
+        }
+        let out = scan.send().await.map_err(classify)?;
+        let mut page = Vec::new();
+        for item in out.items() {
+            let id = get_s(item, "id")?
+                .parse()
+                .map_err(|_| StoreError::Corrupt("instance id is not numeric".into()))?;
+            page.push((id, get_s(item, "sealed_secrets")?));
+        }
+        let next = match out.last_evaluated_key() {
+            Some(key) => Some(
+                key.get("id")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|id| id.parse().ok())
+                    .ok_or_else(|| StoreError::Corrupt("scan key without an id".into()))?,
+            ),
+            None => None,
+        };
+        Ok((page, next))
+    }
+
+    /// Replaces an instance's sealed secrets if they are still `expected`:
+    /// a PATCH in between (which seals afresh) wins, and `false` says so.
+    pub async fn reseal_instance(
+        &self,
+        id: u64,
+        expected: &str,
+        resealed: &str,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.tables.instances)
+            .key("id", s(id.to_string()))
+            .update_expression("SET sealed_secrets = :new")
+            .condition_expression("sealed_secrets = :old")
+            .expression_attribute_values(":new", s(resealed))
+            .expression_attribute_values(":old", s(expected))
+            .send()
+            .await;
+        match out.map_err(classify) {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// What an organization uses, for its quotas: how many instances, and
     /// each instance's poll interval. Reads the `by-org` index projected to
     /// two attributes, at most `limit` instances (the quota bounds the cost).
