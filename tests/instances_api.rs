@@ -427,7 +427,10 @@ async fn secrets_are_encrypted_in_dynamodb_and_redacted_in_responses() {
     );
     let token = created["token"].as_str().unwrap();
     assert!(!raw.contains(token), "plaintext instance token in DynamoDB");
-    assert!(raw.contains("v2:"), "sealed secrets are stored, naming their key");
+    assert!(
+        raw.contains("v2:"),
+        "sealed secrets are stored, naming their key"
+    );
 
     // The sealed secrets open with the key and hold the real values.
     let record = s

@@ -26,7 +26,12 @@ pub struct App {
     pub poller: poller::App,
     /// Per-organization quotas.
     pub quotas: quotas::Quotas,
+    /// Notifications one recover call reads at most (`RECOVER_PAGE_ITEMS`).
+    pub recover_page: usize,
 }
+
+/// The default of [`App::recover_page`]: well within API Gateway's 29 s.
+pub const DEFAULT_RECOVER_PAGE: usize = 2_000;
 
 impl App {
     pub fn new(store: Store, settings: Settings) -> Self {
@@ -42,6 +47,7 @@ impl App {
             schedules: None,
             poller,
             quotas: quotas::Quotas::default(),
+            recover_page: DEFAULT_RECOVER_PAGE,
         }
     }
 
@@ -55,6 +61,16 @@ impl App {
         let mut app = Self::new(store, settings);
         app.schedules = schedules::PollSchedules::from_env(&sdk);
         app.quotas = quotas::Quotas::from_env()?;
+        if let Ok(v) = std::env::var("RECOVER_PAGE_ITEMS") {
+            app.recover_page = v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    format!("RECOVER_PAGE_ITEMS must be a positive integer, got {v:?}")
+                })?;
+        }
         Ok(app)
     }
 }

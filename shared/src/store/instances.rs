@@ -125,6 +125,7 @@ fn from_item(item: &Item) -> Result<InstanceRecord, StoreError> {
         token_hash: get_s(item, "token_hash")?,
         registered_webhooks: get_string_list(item, "registered_webhooks")?,
         events_paused: get_opt_s(item, "events_paused")?,
+        delivery_epoch: get_opt_n(item, "delivery_epoch")?.unwrap_or(0),
         poll_invalid: get_opt_s(item, "poll_invalid")?,
         webhook_health: get_opt_s(item, "webhook_health")?,
         created_at: get_time(item, "created_at")?,
@@ -469,29 +470,40 @@ impl Store {
         id: u64,
         reason: &str,
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.client
+        epoch_read: u64,
+    ) -> Result<bool, StoreError> {
+        let update = self
+            .client
             .update_item()
             .table_name(&self.tables.instances)
             .key("id", s(id.to_string()))
             .update_expression("SET events_paused = :r")
-            .condition_expression("attribute_exists(id)")
-            .expression_attribute_values(":r", s(format!("{} {reason}", format_date(at))))
+            .expression_attribute_values(":r", s(format!("{} {reason}", format_date(at))));
+        // Only if nobody resumed delivery since the writer read the instance:
+        // a 410 answered before a recover must not pause after it.
+        match epoch_condition(update, epoch_read)
             .send()
             .await
-            .map_err(classify)?;
-        Ok(())
+            .map_err(classify)
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Resumes event delivery for an instance of `org_id`.
+    /// Resumes event delivery for an instance of `org_id`, and counts the
+    /// resume, so that pauses and "queued" completions based on an earlier
+    /// read fail their condition.
     pub async fn resume_instance_events(&self, id: u64, org_id: &str) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.tables.instances)
             .key("id", s(id.to_string()))
-            .update_expression("REMOVE events_paused")
+            .update_expression("REMOVE events_paused ADD delivery_epoch :one")
             .condition_expression("org_id = :o")
             .expression_attribute_values(":o", s(org_id))
+            .expression_attribute_values(":one", n(1))
             .send()
             .await
             .map_err(classify)?;
@@ -561,4 +573,19 @@ impl OrgUsage {
             .filter_map(|(_, interval)| *interval)
             .collect()
     }
+}
+
+/// `attribute_exists(id)` and the delivery epoch still `epoch_read`.
+pub(crate) fn epoch_condition(
+    update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    epoch_read: u64,
+) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    if epoch_read == 0 {
+        update.condition_expression(
+            "attribute_exists(id) AND (attribute_not_exists(delivery_epoch) OR delivery_epoch = :epoch)",
+        )
+    } else {
+        update.condition_expression("attribute_exists(id) AND delivery_epoch = :epoch")
+    }
+    .expression_attribute_values(":epoch", n(epoch_read))
 }
