@@ -654,3 +654,48 @@ pub async fn handle_event(app: &App, event: &Value) -> Value {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic inside one delivery becomes that delivery's error; the other
+    /// deliveries of the invocation (run by `fair::run` alongside) finish.
+    #[tokio::test]
+    async fn a_panicking_delivery_is_isolated_from_the_others() {
+        let shares = fair::Shares {
+            instance_share: 10,
+            org_share: 10,
+            instance_in_flight: 2,
+            org_in_flight: 4,
+            instance_budget: StdDuration::from_secs(60),
+        };
+        let work: Vec<shared::store::DueNotification> = (0..4)
+            .map(|i| shared::store::DueNotification {
+                id: format!("evt_{i}"),
+                instance_id: i,
+                org_id: "org".into(),
+            })
+            .collect();
+        let outcomes = fair::run(work, &shares, 2, |due| async move {
+            isolated(&due.id, async {
+                if due.id == "evt_1" {
+                    panic!("a remote value slipped past a clamp");
+                }
+                Ok::<_, StoreError>(due.id.clone())
+            })
+            .await
+        })
+        .await;
+        let ok: Vec<_> = outcomes
+            .iter()
+            .flatten()
+            .filter_map(|r| r.as_ref().ok())
+            .collect();
+        assert_eq!(ok.len(), 3, "{outcomes:?}");
+        assert!(outcomes
+            .iter()
+            .flatten()
+            .any(|r| matches!(r, Err(StoreError::Corrupt(m)) if m.contains("slipped past"))));
+    }
+}
