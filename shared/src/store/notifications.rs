@@ -400,33 +400,6 @@ impl Store {
         Ok(())
     }
 
-    /// Ids of pending notifications due by `now`, oldest due first per shard.
-    pub async fn due_notification_ids(
-        &self,
-        now: DateTime<Utc>,
-        limit: i32,
-    ) -> Result<Vec<String>, StoreError> {
-        let mut ids = Vec::new();
-        for shard in 0..PENDING_SHARDS {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.tables.notifications)
-                .index_name(BY_DUE_INDEX)
-                .key_condition_expression("pending_shard = :p AND next_attempt_at <= :now")
-                .expression_attribute_values(":p", s(format!("p{shard}")))
-                .expression_attribute_values(":now", n(now.timestamp_millis()))
-                .limit(limit)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in out.items() {
-                ids.push(get_s(item, "id")?);
-            }
-        }
-        Ok(ids)
-    }
-
     /// Pending notifications due by `now`, with whose they are, reading up to
     /// `scan_per_shard` of each shard in due order. The sweep reads further
     /// than it will attempt, so that one tenant's backlog at the head of a
