@@ -18,20 +18,11 @@ use serde_json::Value;
 pub enum RequestAuth {
     None,
     /// HTTP Basic (BigCommerce v2, ONe).
-    Basic {
-        user: String,
-        password: String,
-    },
+    Basic { user: String, password: String },
     /// WooCommerce consumer keys over HTTPS: Basic, falling back to the query.
-    WooCommerceKeys {
-        key: String,
-        secret: String,
-    },
+    WooCommerceKeys { key: String, secret: String },
     /// OAuth 1.0a, HMAC-SHA256, parameters in the query (WooCommerce over HTTP).
-    OAuth1 {
-        key: String,
-        secret: String,
-    },
+    OAuth1 { key: String, secret: String },
 }
 
 impl std::fmt::Debug for RequestAuth {
@@ -50,11 +41,7 @@ impl RequestAuth {
     /// WooCommerce's choice for a store URL: keys over HTTPS, OAuth 1.0a
     /// over HTTP (never a secret in the clear).
     pub fn woocommerce(store_url: &str, key: String, secret: String) -> Self {
-        if store_url
-            .trim()
-            .to_ascii_lowercase()
-            .starts_with("https://")
-        {
+        if store_url.trim().to_ascii_lowercase().starts_with("https://") {
             RequestAuth::WooCommerceKeys { key, secret }
         } else {
             RequestAuth::OAuth1 { key, secret }

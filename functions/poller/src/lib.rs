@@ -19,9 +19,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use shared::elements::{RegistrationContext, WebhookHealth};
 use shared::model::Instance;
+use shared::store::StoreError;
 use shared::settings::Settings;
 use shared::store::Store;
-use shared::store::StoreError;
 use tracing::Instrument;
 
 pub use interval::{handle_event, poll_interval, IntervalReport};
@@ -310,11 +310,7 @@ async fn check_webhooks(app: &App, instance: &Instance) -> Option<WebhookHealth>
     let json = serde_json::to_string(&health).unwrap_or_default();
     let changed = health.webhook_ids != instance.registered_webhooks;
     let ids = changed.then_some((health.webhook_ids.as_slice(), instance.version));
-    match app
-        .store
-        .record_webhook_health(instance.id, &json, ids)
-        .await
-    {
+    match app.store.record_webhook_health(instance.id, &json, ids).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) if changed => {
             // A PATCH changed the instance meanwhile: its subscription wins,

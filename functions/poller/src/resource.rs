@@ -6,10 +6,10 @@ use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde_json::{json, Value};
 use shared::config::poller::PollResource;
 use shared::elements::{Element, HubResource};
-use shared::events::EventType;
 use shared::events::{Event, Notification, Source, MAX_EVENTS_PER_POLL_NOTIFICATION};
 use shared::model::Instance;
 use shared::polling::changes::{Change, ChangeReader};
+use shared::events::EventType;
 use shared::polling::{
     macros, where_clause, PagePosition, PageSeen, PollFailure, PollQuery, PollResponse,
 };
@@ -115,114 +115,114 @@ pub async fn poll_resource(
 
     let mut throttle_waited = Duration::zero();
     for pass in 0..element.poll_passes(&hub) {
-        let mut position = PagePosition::First;
-        loop {
-            let query = PollQuery {
-                cfg: &instance.configuration,
-                resource: &hub,
-                poll,
-                since,
-                until,
-                position: &position,
-                pass,
-                extra_params: &extra,
-            };
-            let request = match element.poll_request(&query) {
-                Ok(r) => r,
-                Err(e) => {
-                    incomplete(&mut report, e.to_string());
+    let mut position = PagePosition::First;
+    loop {
+        let query = PollQuery {
+            cfg: &instance.configuration,
+            resource: &hub,
+            poll,
+            since,
+            until,
+            position: &position,
+            pass,
+            extra_params: &extra,
+        };
+        let request = match element.poll_request(&query) {
+            Ok(r) => r,
+            Err(e) => {
+                incomplete(&mut report, e.to_string());
+                return report;
+            }
+        };
+        report.calls += 1;
+        let page = match fetch(app, &request, element, &mut report).await {
+            Ok(page) => page,
+            Err(PollFailure::RateLimited(wait)) => {
+                report.throttled += 1;
+                // A store's hint is clamped: never below the floor (a 0 or
+                // negative reset would be a hot loop); one longer than the
+                // patience left ends the poll now, cursor unchanged.
+                let wait = wait.max(MIN_THROTTLE_WAIT);
+                throttle_waited += wait.min(app.config.max_throttle_wait + MIN_THROTTLE_WAIT);
+                if throttle_waited > app.config.max_throttle_wait {
+                    incomplete(&mut report, "rate limited past this poll's patience".into());
                     return report;
                 }
-            };
-            report.calls += 1;
-            let page = match fetch(app, &request, element, &mut report).await {
-                Ok(page) => page,
-                Err(PollFailure::RateLimited(wait)) => {
-                    report.throttled += 1;
-                    // A store's hint is clamped: never below the floor (a 0 or
-                    // negative reset would be a hot loop); one longer than the
-                    // patience left ends the poll now, cursor unchanged.
-                    let wait = wait.max(MIN_THROTTLE_WAIT);
-                    throttle_waited += wait.min(app.config.max_throttle_wait + MIN_THROTTLE_WAIT);
-                    if throttle_waited > app.config.max_throttle_wait {
-                        incomplete(&mut report, "rate limited past this poll's patience".into());
-                        return report;
-                    }
-                    tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
-                    continue;
-                }
-                Err(PollFailure::Unauthorized(why) | PollFailure::Unsupported(why)) => {
-                    report.outcome = PollOutcome::Invalid(why);
-                    return report;
-                }
-                Err(PollFailure::Transient(why)) => {
-                    incomplete(&mut report, why);
-                    return report;
-                }
-            };
-            if let Err(PollFailure::Unsupported(why)) = element.check_page(&query, &page.items) {
+                tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
+                continue;
+            }
+            Err(PollFailure::Unauthorized(why) | PollFailure::Unsupported(why)) => {
                 report.outcome = PollOutcome::Invalid(why);
                 return report;
             }
-            let page_len = page.items.len();
-            let more = page.more;
-            let mut last_modified: Option<DateTime<Utc>> = None;
-            let mut changes: Vec<Change> = Vec::with_capacity(page_len);
-            let mut outside = 0;
-            for item in page.items {
-                let deleted = element.is_deleted_in_listing(&item);
-                match reader.read(item) {
-                    Ok(mut change) => {
-                        last_modified =
-                            Some(last_modified.map_or(change.modified, |m| m.max(change.modified)));
-                        // Outside the window: older than it (a full-scan resource),
-                        // or changed after this poll began (the next poll takes it).
-                        if change.modified > since && change.modified <= until {
-                            if deleted {
-                                change.event_type = EventType::Deleted;
-                            }
-                            changes.push(change);
-                        } else {
-                            outside += 1;
-                        }
-                    }
-                    Err(e) => {
-                        report.unreadable += 1;
-                        tracing::warn!(resource = %poll.name, error = %e, "object skipped: unreadable")
-                    }
-                }
-            }
-            if outside > 0 {
-                report.outside_window += outside;
-                tracing::debug!(resource = %poll.name, count = outside, "objects outside the window skipped");
-            }
-            if let Err(e) = store_changes(app, instance, poll, changes, &mut report).await {
-                incomplete(&mut report, e);
+            Err(PollFailure::Transient(why)) => {
+                incomplete(&mut report, why);
                 return report;
             }
-            if let Some(pause) = page.pause {
-                let pause = pause.max(Duration::zero());
-                throttle_waited += pause.min(app.config.max_throttle_wait + MIN_THROTTLE_WAIT);
-                if throttle_waited > app.config.max_throttle_wait {
-                    incomplete(
-                        &mut report,
-                        "rate limit window longer than this poll's patience".into(),
-                    );
-                    return report;
+        };
+        if let Err(PollFailure::Unsupported(why)) = element.check_page(&query, &page.items) {
+            report.outcome = PollOutcome::Invalid(why);
+            return report;
+        }
+        let page_len = page.items.len();
+        let more = page.more;
+        let mut last_modified: Option<DateTime<Utc>> = None;
+        let mut changes: Vec<Change> = Vec::with_capacity(page_len);
+        let mut outside = 0;
+        for item in page.items {
+            let deleted = element.is_deleted_in_listing(&item);
+            match reader.read(item) {
+                Ok(mut change) => {
+                    last_modified =
+                        Some(last_modified.map_or(change.modified, |m| m.max(change.modified)));
+                    // Outside the window: older than it (a full-scan resource),
+                    // or changed after this poll began (the next poll takes it).
+                    if change.modified > since && change.modified <= until {
+                        if deleted {
+                            change.event_type = EventType::Deleted;
+                        }
+                        changes.push(change);
+                    } else {
+                        outside += 1;
+                    }
                 }
-                report.throttled += 1;
-                tokio::time::sleep(pause.to_std().unwrap_or_default()).await;
-            }
-            let seen = PageSeen {
-                len: page_len,
-                more,
-                last_modified,
-            };
-            match element.next_position(&query, &seen) {
-                Some(next) => position = next,
-                None => break,
+                Err(e) => {
+                    report.unreadable += 1;
+                    tracing::warn!(resource = %poll.name, error = %e, "object skipped: unreadable")
+                }
             }
         }
+        if outside > 0 {
+            report.outside_window += outside;
+            tracing::debug!(resource = %poll.name, count = outside, "objects outside the window skipped");
+        }
+        if let Err(e) = store_changes(app, instance, poll, changes, &mut report).await {
+            incomplete(&mut report, e);
+            return report;
+        }
+        if let Some(pause) = page.pause {
+            let pause = pause.max(Duration::zero());
+            throttle_waited += pause.min(app.config.max_throttle_wait + MIN_THROTTLE_WAIT);
+            if throttle_waited > app.config.max_throttle_wait {
+                incomplete(
+                    &mut report,
+                    "rate limit window longer than this poll's patience".into(),
+                );
+                return report;
+            }
+            report.throttled += 1;
+            tokio::time::sleep(pause.to_std().unwrap_or_default()).await;
+        }
+        let seen = PageSeen {
+            len: page_len,
+            more,
+            last_modified,
+        };
+        match element.next_position(&query, &seen) {
+            Some(next) => position = next,
+            None => break,
+        }
+    }
     }
     // Everything up to `until` is stored: only now may the cursor move.
     match app

@@ -248,10 +248,7 @@ pub fn validate_configuration(
             if element.reconciles_webhooks() {
                 // Webhooks are hints: the same poller, cursors and markers
                 // deliver what they missed, on a slow schedule.
-                let poller_cfg = match cfg
-                    .get("event.poller.configuration")
-                    .and_then(Value::as_object)
-                {
+                let poller_cfg = match cfg.get("event.poller.configuration").and_then(Value::as_object) {
                     Some(map) => map.clone(),
                     None => element
                         .default_poller_configuration()

@@ -49,12 +49,7 @@ pub(super) async fn check(
     registered: &[String],
 ) -> Result<WebhookHealth, ApiError> {
     let api = StoreApi::connect(&ctx).await?;
-    let listed: Vec<StoreHook> = api
-        .list_webhooks()
-        .await?
-        .iter()
-        .filter_map(read_hook)
-        .collect();
+    let listed: Vec<StoreHook> = api.list_webhooks().await?.iter().filter_map(read_hook).collect();
     let ours: HashSet<&str> = registered.iter().map(String::as_str).collect();
     let mut health = WebhookHealth {
         checked_at: crate::model::format_date(chrono::Utc::now()),
@@ -121,10 +116,7 @@ pub(super) async fn check(
             health.recreated = created.len();
             health.registered += created.len();
             health.active += created.len();
-            tracing::info!(
-                count = created.len(),
-                "missing WooCommerce webhooks created again"
-            );
+            tracing::info!(count = created.len(), "missing WooCommerce webhooks created again");
             kept.extend(created);
         }
     }

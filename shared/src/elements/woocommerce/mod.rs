@@ -31,9 +31,7 @@ use crate::config::poller::DatesConfiguration;
 use crate::config::values::{optional_str, required_str, Configuration};
 use crate::error::ApiError;
 use crate::events::{body_digest, Event, EventType, ObjectVersion};
-use crate::polling::{
-    PagePosition, PageSeen, PollFailure, PollPage, PollQuery, PollRequest, PollResponse,
-};
+use crate::polling::{PagePosition, PageSeen, PollFailure, PollPage, PollQuery, PollRequest, PollResponse};
 use crate::webhook::{plural_object_type, text_at, WebhookContent, WebhookRequest};
 use store_api::StoreApi;
 
@@ -319,7 +317,10 @@ impl Element for WooCommerce {
 fn dedupe_key(req: &WebhookRequest, topic: &str) -> String {
     let hook = req.header("x-wc-webhook-id").unwrap_or_default();
     let delivery = req.header("x-wc-webhook-delivery-id").unwrap_or_default();
-    format!("wc:{hook}:{delivery}:{topic}:{}", body_digest(req.body))
+    format!(
+        "wc:{hook}:{delivery}:{topic}:{}",
+        body_digest(req.body)
+    )
 }
 
 /// The create body of one of our webhooks.

@@ -14,8 +14,8 @@ use crate::config::poller::DatesConfiguration;
 use crate::config::values::{field_path, required_str};
 use crate::elements::HubResource;
 use crate::error::ApiError;
-use crate::polling::PollResponse;
 use crate::polling::{PagePosition, PageSeen, PollFailure, PollPage, PollQuery, PollRequest};
+use crate::polling::PollResponse;
 use crate::request_auth::RequestAuth;
 
 /// Resources WooCommerce moves to the trash (`wp_trash_post`): the default
@@ -201,10 +201,7 @@ pub(super) fn check_page(q: &PollQuery, items: &[Value]) -> Result<(), PollFailu
         _ => q.since,
     };
     let before_window = items.iter().find_map(|item| {
-        let modified = item
-            .get("date_modified_gmt")?
-            .as_str()
-            .and_then(parse_wc_gmt)?;
+        let modified = item.get("date_modified_gmt")?.as_str().and_then(parse_wc_gmt)?;
         (modified < after).then_some(modified)
     });
     match before_window {
@@ -315,9 +312,6 @@ mod tests {
             headers: &headers,
             body: br#"{"code":"woocommerce_rest_authentication_error","message":"Invalid signature - provided signature does not match.","data":{"status":401}}"#,
         };
-        assert!(matches!(
-            read_page(&auth),
-            Err(PollFailure::Unauthorized(_))
-        ));
+        assert!(matches!(read_page(&auth), Err(PollFailure::Unauthorized(_))));
     }
 }

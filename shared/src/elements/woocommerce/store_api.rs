@@ -112,10 +112,7 @@ impl StoreApi {
 
     /// Creates one webhook per body, a few at a time. All or nothing: on the
     /// first failure, every hook this call created is deleted again.
-    pub(super) async fn create_webhooks(
-        &self,
-        bodies: Vec<Value>,
-    ) -> Result<Vec<String>, ApiError> {
+    pub(super) async fn create_webhooks(&self, bodies: Vec<Value>) -> Result<Vec<String>, ApiError> {
         let results: Vec<Result<String, ApiError>> = stream::iter(bodies)
             .map(|body| async move { self.create_webhook(&body).await })
             .buffered(CREATE_CONCURRENCY)
