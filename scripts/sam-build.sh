@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the five deployable arm64 functions exactly as AWS gets them
 # (`sam build`, which runs `cargo lambda build --release --arm64` per function,
-# no Docker), then checks each bootstrap against the 8 MB size budget.
+# no Docker), then checks each bootstrap against the 10 MB size budget.
 #
 #   scripts/sam-build.sh            # artifacts in .aws-sam/build
 #   SAM_BUILD_DIR=/tmp/b scripts/sam-build.sh
@@ -26,10 +26,11 @@ build_dir="${SAM_BUILD_DIR:-.aws-sam/build}"
 echo "==> sam build into $build_dir (a cold build takes 5-8 minutes)"
 SAM_CLI_TELEMETRY=0 sam build --beta-features --build-dir "$build_dir"
 
-# 8 MB, decimal, as docs/benchmarks.md reports sizes. e_machine 183 is AArch64.
+# 10 MB, decimal, as docs/benchmarks.md reports sizes (8 MB until the release
+# profile unwound panics, issue 15). e_machine 183 is AArch64.
 python3 - "$build_dir" <<'PY'
 import os, struct, sys
-build_dir, budget, over = sys.argv[1], 8_000_000, False
+build_dir, budget, over = sys.argv[1], 10_000_000, False
 for fn in ("InstancesFunction", "WebhooksFunction", "DispatcherFunction", "PollerFunction", "ConsoleFunction"):
     path = os.path.join(build_dir, fn, "bootstrap")
     with open(path, "rb") as f:
@@ -38,6 +39,6 @@ for fn in ("InstancesFunction", "WebhooksFunction", "DispatcherFunction", "Polle
         sys.exit(f"error: {path} is not an arm64 executable")
     size = os.path.getsize(path)
     over |= size > budget
-    print(f"{fn:<20} {size / 1e6:5.2f} MB  {'OVER the 8 MB budget' if size > budget else 'ok'}")
+    print(f"{fn:<20} {size / 1e6:5.2f} MB  {'OVER the 10 MB budget' if size > budget else 'ok'}")
 sys.exit(1 if over else 0)
 PY

@@ -808,3 +808,198 @@ async fn the_stream_path_gives_a_hanging_tenant_only_its_share() {
         "X's are all still pending (retrying or deferred)"
     );
 }
+
+/// Issue 15, point 9: recover is bounded and resumable. Thousands of queued
+/// notifications are re-queued over several calls, each reading at most the
+/// page, the walk reaching the newest; every queued notification ends up
+/// pending. `RECOVER_TEST_EVENTS` sets the count (default 5,000; 50,000 was
+/// run by hand: moto does about 150 writes a second, so it takes minutes).
+/// Fewer events prove the same, since each call's bound is the page, not the
+/// total: 5,000 at a page of 500 is ten resumed calls.
+#[tokio::test]
+async fn recover_is_bounded_and_resumable_over_thousands_of_events() {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    use shared::events::{Event, EventType, Notification, Source};
+    let mut s = served_stack().await;
+    s.app.recover_page = 500;
+    let total: usize = std::env::var("RECOVER_TEST_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    let r = receiver().await;
+    let inst = instance(&s, &r.url).await;
+    let instance_id = inst["id"].as_u64().unwrap();
+    let t0 = Utc::now() - Duration::minutes(10);
+    let notifications: Vec<Notification> = (0..total)
+        .flat_map(|i| {
+            let at = t0 + Duration::milliseconds(i as i64);
+            Notification::batch(
+                instance_id,
+                &s.org_id,
+                "one",
+                Source::Webhook,
+                vec![Event::new(
+                    "one",
+                    "customers",
+                    format!("c{i}"),
+                    EventType::Updated,
+                    at,
+                )],
+                "{}",
+                &format!("recover-{i}"),
+                20,
+                at,
+            )
+        })
+        .collect();
+    let store = &s.app.store;
+    let imported = std::time::Instant::now();
+    stream::iter(notifications.chunks(250))
+        .map(|chunk| async move {
+            store
+                .import_notifications(chunk, DeliveryStatus::Queued)
+                .await
+        })
+        .buffer_unordered(8)
+        .try_collect::<Vec<()>>()
+        .await
+        .unwrap();
+    eprintln!(
+        "imported {total} queued notifications in {:?}",
+        imported.elapsed()
+    );
+    assert!(store
+        .pause_instance_events(instance_id, "410", Utc::now(), 0)
+        .await
+        .unwrap());
+
+    let since = (t0 - Duration::minutes(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut cursor: Option<String> = None;
+    let (mut calls, mut requeued) = (0, 0);
+    let recovering = std::time::Instant::now();
+    loop {
+        let mut path = format!("{INSTANCES}/{instance_id}/events/recover?since={since}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let reply = call(&s.app, "POST", &path, Some(&s.auth), None).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        calls += 1;
+        let n = reply.body["requeued"].as_u64().unwrap() as usize;
+        assert!(
+            n <= s.app.recover_page,
+            "one call is bounded: {}",
+            reply.body
+        );
+        requeued += n;
+        if reply.body["done"] == json!(true) {
+            assert!(reply.body["nextCursor"].is_null());
+            break;
+        }
+        cursor = Some(reply.body["nextCursor"].as_str().unwrap().to_string());
+        assert!(calls <= total / s.app.recover_page + 2, "the walk ends");
+    }
+    eprintln!(
+        "recovered {requeued} in {calls} calls, {:?}",
+        recovering.elapsed()
+    );
+    assert_eq!(requeued, total);
+    assert!(calls >= total / s.app.recover_page, "{calls} calls");
+    // Every one is pending (none queued or failed), the newest included.
+    for status in [DeliveryStatus::Queued, DeliveryStatus::Failed] {
+        let (left, _) = store
+            .list_notifications(instance_id, Some(status), 1000, None)
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "{status:?} left: {}", left.len());
+    }
+    let newest = &notifications.last().unwrap().id;
+    assert_eq!(status_of(&s, newest).await, DeliveryStatus::Pending);
+    let shown = call(
+        &s.app,
+        "GET",
+        &format!("{INSTANCES}/{instance_id}"),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert!(shown.body["eventsPaused"].is_null());
+}
+
+/// Issue 15, point 9: pause and "queued" are conditional on what the writer
+/// read. A 410 pause or a "queued" completion based on a read from before a
+/// recover fails its condition instead of silently re-pausing.
+#[tokio::test]
+async fn a_pause_or_queue_read_before_a_recover_does_not_undo_it() {
+    let s = served_stack().await;
+    let r = receiver().await;
+    r.script(vec![Behaviour::Status(410)]);
+    let inst = instance(&s, &r.url).await;
+    let instance_id = inst["id"].as_u64().unwrap();
+    let first = event(&s, &inst, "cust-race-1").await;
+    assert_eq!(
+        attempt(&s.dispatcher, &first, Utc::now()).await.unwrap(),
+        Outcome::Queued
+    );
+    // A dispatcher reads the instance: paused, at this epoch…
+    let read = s
+        .app
+        .store
+        .get_instance(instance_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(read.events_paused.is_some());
+    let second = event(&s, &inst, "cust-race-2").await;
+    let claim = s
+        .app
+        .store
+        .claim_notification(&second, Utc::now(), Duration::seconds(60))
+        .await
+        .unwrap()
+        .unwrap();
+    // …then a recover completes…
+    let recovered = call(
+        &s.app,
+        "POST",
+        &format!("{INSTANCES}/{instance_id}/events/recover"),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(recovered.status, 202, "{}", recovered.body);
+    // …and the stale dispatcher tries to complete as queued: refused.
+    let queued = s
+        .app
+        .store
+        .queue_if_still_paused(&claim, "events are paused", Utc::now(), read.delivery_epoch)
+        .await
+        .unwrap();
+    assert!(
+        !queued,
+        "a queued completion from before the recover is refused"
+    );
+    assert_eq!(status_of(&s, &second).await, DeliveryStatus::Pending);
+    // A 410 answered before the recover does not pause after it.
+    let paused = s
+        .app
+        .store
+        .pause_instance_events(instance_id, "410 Gone", Utc::now(), read.delivery_epoch)
+        .await
+        .unwrap();
+    assert!(!paused);
+    let shown = call(
+        &s.app,
+        "GET",
+        &format!("{INSTANCES}/{instance_id}"),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert!(shown.body["eventsPaused"].is_null(), "{}", shown.body);
+    // The recovered notification and the new one are delivered.
+    let report = sweep(&s.dispatcher, Utc::now() + Duration::minutes(2))
+        .await
+        .unwrap();
+    assert_eq!(report.delivered, 2, "{report:?}");
+}

@@ -429,7 +429,10 @@ async fn secrets_are_encrypted_in_dynamodb_and_redacted_in_responses() {
     );
     let token = created["token"].as_str().unwrap();
     assert!(!raw.contains(token), "plaintext instance token in DynamoDB");
-    assert!(raw.contains("v1:"), "sealed secrets are stored");
+    assert!(
+        raw.contains("v2:"),
+        "sealed secrets are stored, naming their key"
+    );
 
     // The sealed secrets open with the key and hold the real values.
     let record = s
@@ -847,4 +850,180 @@ async fn ipv4_compatible_local_nat64_and_system_ports_are_refused() {
     )
     .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+/// Issue 15, point 3: per-organization quotas on instances and distinct poll
+/// intervals (each one an EventBridge rule, 300 per bus), and a bound on
+/// `event.poller.refresh_interval`. Each refused with a 4xx naming it; other
+/// organizations are not affected.
+#[tokio::test]
+async fn organization_quotas_are_enforced_and_named() {
+    let mut s = stack().await;
+    s.app.quotas = instances::quotas::Quotas {
+        max_instances: 3,
+        max_poll_intervals: 2,
+        max_refresh_minutes: 60,
+    };
+    let body = |minutes: &str| {
+        let mut b = seeds::filled("002_openconnectors_bigcommerce_2.json");
+        b["configuration"]["event.poller.refresh_interval"] = json!(minutes);
+        b.to_string()
+    };
+    let create = |auth: String, b: String| {
+        let app = s.app.clone();
+        async move {
+            call(
+                &app,
+                "POST",
+                "/elements/api-v2/instances",
+                Some(&auth),
+                Some(&b),
+            )
+            .await
+        }
+    };
+    let too_long = create(s.auth.clone(), body("61")).await;
+    assert_eq!(too_long.status, 400, "{}", too_long.body);
+    assert_eq!(
+        too_long.body["field"],
+        "configuration.event.poller.refresh_interval"
+    );
+    assert!(too_long.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("MAX_REFRESH_INTERVAL_MINUTES"));
+
+    let first = create(s.auth.clone(), body("15")).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let second = create(s.auth.clone(), body("30")).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    let third_interval = create(s.auth.clone(), body("45")).await;
+    assert_eq!(third_interval.status, 409, "{}", third_interval.body);
+    assert!(
+        third_interval.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("ORG_MAX_POLL_INTERVALS"),
+        "{}",
+        third_interval.body
+    );
+    let same_interval = create(s.auth.clone(), body("15")).await;
+    assert_eq!(same_interval.status, 200, "{}", same_interval.body);
+    let fourth = create(s.auth.clone(), body("15")).await;
+    assert_eq!(fourth.status, 409, "{}", fourth.body);
+    assert!(
+        fourth.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("ORG_MAX_INSTANCES"),
+        "{}",
+        fourth.body
+    );
+
+    // A PATCH that frees its own interval may take another one.
+    let path = format!("/elements/api-v2/instances/{}", second.body["id"]);
+    let patch = json!({"configuration": {"event.poller.refresh_interval": "45"}}).to_string();
+    let moved = call(&s.app, "PATCH", &path, Some(&s.auth), Some(&patch)).await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    // One that would make a third distinct interval may not.
+    let path = format!("/elements/api-v2/instances/{}", first.body["id"]);
+    let patch = json!({"configuration": {"event.poller.refresh_interval": "60"}}).to_string();
+    let refused = call(&s.app, "PATCH", &path, Some(&s.auth), Some(&patch)).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+
+    // Another organization has its own quotas.
+    let (other, _) = new_account(&s.app.store).await;
+    let theirs = create(other, body("20")).await;
+    assert_eq!(theirs.status, 200, "{}", theirs.body);
+}
+
+/// Issue 15, point 8: key rotation. Sealed values name their key; the
+/// setting lists the new key first and the old one after it; `ce-admin
+/// reseal` moves every instance to the new key, after which the old key can
+/// go and every instance still opens.
+#[tokio::test]
+async fn keys_rotate_and_reseal_moves_every_instance_to_the_new_key() {
+    use shared::crypto::SecretBox;
+    let s = stack().await;
+    let app_with = |keys: &str| {
+        let mut settings = test_settings();
+        settings.secrets = SecretBox::from_base64_key(keys).unwrap();
+        instances::App::new(s.app.store.clone(), settings)
+    };
+    let (old_key, new_key) = (
+        SecretBox::generate_key_base64(),
+        SecretBox::generate_key_base64(),
+    );
+    let before = app_with(&old_key);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let body = json!({"element": {"key": "one"}, "name": format!("rotating {i}"), "configuration": {
+            "event.notification.enabled": true,
+            "event.notification.callback.url": "https://mycoolapp.com/events",
+            "event.notification.signature.key": format!("sig-{i}"),
+            "one.webhook.username": "admin", "one.webhook.password": format!("pw-{i}")}});
+        let reply = call(
+            &before,
+            "POST",
+            BASE,
+            Some(&s.auth),
+            Some(&body.to_string()),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        ids.push(reply.body["id"].as_u64().unwrap());
+    }
+    let old_id = before.settings.secrets.sealing_key_id().to_string();
+    assert!(sealed_of(&s, ids[0])
+        .await
+        .starts_with(&format!("v2:{old_id}:")));
+
+    // Deploy 1: the new key first, the old one still opens everything.
+    let during = app_with(&format!("{new_key},{old_key}"));
+    let shown = call(
+        &during,
+        "GET",
+        &format!("{BASE}/{}", ids[0]),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    let report = ce_local::admin::reseal_all(&s.app.store, &during.settings.secrets)
+        .await
+        .unwrap();
+    assert_eq!((report.instances, report.resealed), (3, 3), "{report:?}");
+    assert!(report.unreadable.is_empty());
+    let again = ce_local::admin::reseal_all(&s.app.store, &during.settings.secrets)
+        .await
+        .unwrap();
+    assert_eq!((again.resealed, again.current), (0, 3), "{again:?}");
+
+    // Deploy 2: only the new key. Every instance opens, secrets intact.
+    let after = app_with(&new_key);
+    for (i, id) in ids.iter().enumerate() {
+        let sealed = sealed_of(&s, *id).await;
+        assert!(
+            sealed.starts_with(&format!("v2:{}:", after.settings.secrets.sealing_key_id())),
+            "{sealed}"
+        );
+        let rec = s.app.store.get_instance(*id).await.unwrap().unwrap();
+        let opened = rec.open(&after.settings.secrets).unwrap();
+        assert_eq!(
+            opened.configuration["one.webhook.password"],
+            format!("pw-{i}")
+        );
+        let shown = call(&after, "GET", &format!("{BASE}/{id}"), Some(&s.auth), None).await;
+        assert_eq!(shown.status, 200, "{}", shown.body);
+    }
+}
+
+async fn sealed_of(s: &ce_tests::Stack, id: u64) -> String {
+    s.app
+        .store
+        .get_instance(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .sealed_secrets
 }

@@ -25,6 +25,10 @@ pub struct Instance {
     pub registered_webhooks: Vec<String>,
     /// Why and since when delivery is paused (a 410 from the callback URL).
     pub events_paused: Option<String>,
+    /// How many times delivery was resumed (recover). A pause or a
+    /// "queued" completion is written only if it is unchanged since the
+    /// writer read it, so a recover is never silently undone.
+    pub delivery_epoch: u64,
     /// Why and since when the store refuses the credentials (polling stops).
     pub poll_invalid: Option<String>,
     /// The last webhook health check (`elements::WebhookHealth`), written by
@@ -68,6 +72,8 @@ pub struct InstanceRecord {
     /// Set by the dispatcher when the callback URL answered 410; not written
     /// by instance updates.
     pub events_paused: Option<String>,
+    /// Counts resumes (recover); written only by the store's pause/resume.
+    pub delivery_epoch: u64,
     /// Set by the poller when the store refused the credentials; cleared by
     /// an instance update.
     pub poll_invalid: Option<String>,
@@ -78,7 +84,7 @@ pub struct InstanceRecord {
     pub version: u64,
 }
 
-fn secrets_context(id: u64) -> String {
+pub fn secrets_context(id: u64) -> String {
     format!("instance:{id}")
 }
 
@@ -124,6 +130,7 @@ impl Instance {
             token_hash: self.token_hash.clone(),
             registered_webhooks: self.registered_webhooks.clone(),
             events_paused: self.events_paused.clone(),
+            delivery_epoch: self.delivery_epoch,
             poll_invalid: self.poll_invalid.clone(),
             webhook_health: self
                 .webhook_health
@@ -216,6 +223,7 @@ impl InstanceRecord {
             token_hash: self.token_hash.clone(),
             registered_webhooks: self.registered_webhooks.clone(),
             events_paused: self.events_paused.clone(),
+            delivery_epoch: self.delivery_epoch,
             poll_invalid: self.poll_invalid.clone(),
             webhook_health: self
                 .webhook_health
@@ -260,6 +268,7 @@ mod tests {
             token_hash: "h".into(),
             registered_webhooks: Vec::new(),
             events_paused: None,
+            delivery_epoch: 0,
             poll_invalid: None,
             webhook_health: None,
             created_at: now,

@@ -194,6 +194,15 @@ where
                 return None;
             }
             let _slot = global.acquire().await.expect("semaphore open");
+            // Waiting for a global slot may have taken the rest of the budget.
+            let spent = first_start
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
+                .map(Instant::elapsed);
+            if spent.is_some_and(|spent| spent >= shares.instance_budget) {
+                return None;
+            }
             first_start
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

@@ -226,11 +226,21 @@ async fn attempt_in_span(app: &App, id: &str, now: DateTime<Utc>) -> Result<Outc
         return Ok(Outcome::Failed);
     };
     if let Some(paused) = &instance.events_paused {
-        let completion = Completion::Queued {
-            reason: format!("events are paused: {paused}"),
-        };
-        app.store.complete_attempt(&claim, &completion, now).await?;
-        return Ok(Outcome::Queued);
+        // Queued only if still paused as read: a recover in between resumed
+        // delivery, and then this attempt simply goes on.
+        if app
+            .store
+            .queue_if_still_paused(
+                &claim,
+                &format!("events are paused: {paused}"),
+                now,
+                instance.delivery_epoch,
+            )
+            .await?
+        {
+            return Ok(Outcome::Queued);
+        }
+        tracing::info!("delivery resumed while this attempt read the pause; delivering");
     }
 
     let sent = send(app, &claim, &instance).await;
@@ -247,11 +257,24 @@ async fn attempt_in_span(app: &App, id: &str, now: DateTime<Utc>) -> Result<Outc
         })
         .await?;
 
-    let (completion, outcome) = decide(app, &claim, &sent, finished);
+    let (mut completion, mut outcome) = decide(app, &claim, &sent, finished);
     if let Completion::Queued { reason } = &completion {
-        app.store
-            .pause_instance_events(instance.id, reason, finished)
+        let paused = app
+            .store
+            .pause_instance_events(instance.id, reason, finished, instance.delivery_epoch)
             .await?;
+        if !paused {
+            // A recover resumed delivery after this attempt read the
+            // instance: its 410 predates the recover and must not undo it.
+            // The notification is retried at once instead of queued.
+            completion = Completion::Retry {
+                next_at: finished,
+                schedule_pos: claim.stored.schedule_pos,
+                status: sent.status,
+                error: "410 Gone answered before a recover; retrying".into(),
+            };
+            outcome = Outcome::RetryScheduled { at: finished };
+        }
     }
     app.store
         .complete_attempt(&claim, &completion, finished)
@@ -629,5 +652,50 @@ pub async fn handle_event(app: &App, event: &Value) -> Value {
             tracing::error!(error = %e, "retry sweep failed");
             json!({ "error": "retry sweep failed" })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic inside one delivery becomes that delivery's error; the other
+    /// deliveries of the invocation (run by `fair::run` alongside) finish.
+    #[tokio::test]
+    async fn a_panicking_delivery_is_isolated_from_the_others() {
+        let shares = fair::Shares {
+            instance_share: 10,
+            org_share: 10,
+            instance_in_flight: 2,
+            org_in_flight: 4,
+            instance_budget: StdDuration::from_secs(60),
+        };
+        let work: Vec<shared::store::DueNotification> = (0..4)
+            .map(|i| shared::store::DueNotification {
+                id: format!("evt_{i}"),
+                instance_id: i,
+                org_id: "org".into(),
+            })
+            .collect();
+        let outcomes = fair::run(work, &shares, 2, |due| async move {
+            isolated(&due.id, async {
+                if due.id == "evt_1" {
+                    panic!("a remote value slipped past a clamp");
+                }
+                Ok::<_, StoreError>(due.id.clone())
+            })
+            .await
+        })
+        .await;
+        let ok: Vec<_> = outcomes
+            .iter()
+            .flatten()
+            .filter_map(|r| r.as_ref().ok())
+            .collect();
+        assert_eq!(ok.len(), 3, "{outcomes:?}");
+        assert!(outcomes
+            .iter()
+            .flatten()
+            .any(|r| matches!(r, Err(StoreError::Corrupt(m)) if m.contains("slipped past"))));
     }
 }

@@ -5,6 +5,7 @@
 //! local runner call exactly what Lambda calls.
 
 pub mod openapi;
+pub mod quotas;
 pub mod rebind;
 mod routes;
 pub mod schedules;
@@ -28,7 +29,14 @@ pub struct App {
     /// default `https://login.bigcommerce.com`), where `providerData` codes
     /// are exchanged.
     pub bigcommerce_login_url: String,
+    /// Per-organization quotas.
+    pub quotas: quotas::Quotas,
+    /// Notifications one recover call reads at most (`RECOVER_PAGE_ITEMS`).
+    pub recover_page: usize,
 }
+
+/// The default of [`App::recover_page`]: well within API Gateway's 29 s.
+pub const DEFAULT_RECOVER_PAGE: usize = 2_000;
 
 impl App {
     pub fn new(store: Store, settings: Settings) -> Self {
@@ -47,6 +55,8 @@ impl App {
                 .ok()
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| shared::elements::bigcommerce::DEFAULT_LOGIN_URL.to_string()),
+            quotas: quotas::Quotas::default(),
+            recover_page: DEFAULT_RECOVER_PAGE,
         }
     }
 
@@ -59,6 +69,17 @@ impl App {
         let (sdk, settings, store) = shared::settings::function_context().await?;
         let mut app = Self::new(store, settings);
         app.schedules = schedules::PollSchedules::from_env(&sdk);
+        app.quotas = quotas::Quotas::from_env()?;
+        if let Ok(v) = std::env::var("RECOVER_PAGE_ITEMS") {
+            app.recover_page = v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    format!("RECOVER_PAGE_ITEMS must be a positive integer, got {v:?}")
+                })?;
+        }
         Ok(app)
     }
 }

@@ -58,12 +58,15 @@ pub async fn create(
         token_hash: instance_token_hash(&token),
         registered_webhooks: Vec::new(),
         events_paused: None,
+        delivery_epoch: 0,
         poll_invalid: None,
         webhook_health: None,
         created_at: now,
         updated_at: now,
         version: 1,
     };
+    // Quotas before anything leaves the service (webhooks, rules).
+    crate::quotas::check(app, &account.org_id, None, polling_interval(&instance)).await?;
     let subscribes = instance.events.enabled && instance.receives_webhooks();
     if subscribes {
         element.prepare_webhook_configuration(&mut instance.configuration);
@@ -489,6 +492,15 @@ pub async fn patch(
         (Some(_), Some(_)) => current.events.poll_since,
         _ => None,
     };
+    if polling_interval(&next) != was_polling {
+        crate::quotas::check(
+            app,
+            &account.org_id,
+            Some(current.id),
+            polling_interval(&next),
+        )
+        .await?;
+    }
     let joined = match polling_interval(&next) {
         Some(minutes) if Some(minutes) != was_polling => {
             join_schedule(app, minutes, next.id).await?
@@ -695,9 +707,13 @@ pub async fn retry_event(
     Ok(ApiResponse::json(202, &stored.to_api_json()))
 }
 
-/// `POST /instances/{id}/events/recover?since=<RFC 3339>`: resumes delivery
-/// if a 410 paused it, and re-queues every failed or queued notification of
-/// the instance created since then (default: the last 30 days).
+/// `POST /instances/{id}/events/recover?since=<RFC 3339>[&cursor=<token>]`:
+/// resumes delivery for the instance (on the first call, without a cursor)
+/// and re-queues its failed and queued notifications created since `since`,
+/// oldest first. Each call does a bounded piece of the work (at most
+/// `recover_page` notifications read) and answers `nextCursor` until the
+/// walk is `done`; the client calls again with it. Nothing is lost between
+/// calls: what is not re-queued yet stays queued or failed.
 pub async fn recover_events(
     app: &App,
     account: &Account,
@@ -717,17 +733,41 @@ pub async fn recover_events(
                 )
             })?,
     };
-    app.store
-        .resume_instance_events(instance.id, &account.org_id)
-        .await?;
-    let requeued = app
+    let cursor = match req.query_param("cursor") {
+        None => None,
+        Some(token) => Some(
+            PageCursor::decode(&token)
+                .ok_or_else(|| ApiError::field("cursor", "is not a cursor this API handed out"))?,
+        ),
+    };
+    if cursor.is_none() {
+        // Counts as a resume: a pause based on an earlier read now fails.
+        app.store
+            .resume_instance_events(instance.id, &account.org_id)
+            .await?;
+    }
+    let (requeued, next) = app
         .store
-        .requeue_stuck_since(instance.id, &account.org_id, since, now)
+        .requeue_stuck_page(
+            instance.id,
+            &account.org_id,
+            since,
+            now,
+            cursor.as_ref(),
+            app.recover_page.max(1),
+        )
         .await?;
-    tracing::info!(requeued, "events recovered");
+    tracing::info!(requeued, done = next.is_none(), "events recovered");
     Ok(ApiResponse::json(
         202,
-        &json!({ "instanceId": instance.id, "requeued": requeued, "since": shared::model::format_date(since), "eventsPaused": false }),
+        &json!({
+            "instanceId": instance.id,
+            "requeued": requeued,
+            "since": shared::model::format_date(since),
+            "eventsPaused": false,
+            "done": next.is_none(),
+            "nextCursor": next.map(|c| c.encode()),
+        }),
     ))
 }
 

@@ -141,6 +141,7 @@ fn from_item(item: &Item) -> Result<InstanceRecord, StoreError> {
         token_hash: get_s(item, "token_hash")?,
         registered_webhooks: get_string_list(item, "registered_webhooks")?,
         events_paused: get_opt_s(item, "events_paused")?,
+        delivery_epoch: get_opt_n(item, "delivery_epoch")?.unwrap_or(0),
         poll_invalid: get_opt_s(item, "poll_invalid")?,
         webhook_health: get_opt_s(item, "webhook_health")?,
         created_at: get_time(item, "created_at")?,
@@ -208,7 +209,103 @@ impl Store {
         Ok((records, next))
     }
 
-    /// The instances connected to a store (`<element>#<identity>`), for
+    /// One page of every instance's sealed secrets, in table order, for
+    /// re-sealing under a new key. `after` is the last id of the previous page.
+    pub async fn sealed_secrets_page(
+        &self,
+        after: Option<u64>,
+        page_size: i32,
+    ) -> Result<(Vec<(u64, String)>, Option<u64>), StoreError> {
+        let mut scan = self
+            .client
+            .scan()
+            .table_name(&self.tables.instances)
+            .projection_expression("id, sealed_secrets")
+            .limit(page_size);
+        if let Some(id) = after {
+            scan = scan.exclusive_start_key("id", s(id.to_string()));
+        }
+        let out = scan.send().await.map_err(classify)?;
+        let mut page = Vec::new();
+        for item in out.items() {
+            let id = get_s(item, "id")?
+                .parse()
+                .map_err(|_| StoreError::Corrupt("instance id is not numeric".into()))?;
+            page.push((id, get_s(item, "sealed_secrets")?));
+        }
+        let next = match out.last_evaluated_key() {
+            Some(key) => Some(
+                key.get("id")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|id| id.parse().ok())
+                    .ok_or_else(|| StoreError::Corrupt("scan key without an id".into()))?,
+            ),
+            None => None,
+        };
+        Ok((page, next))
+    }
+
+    /// Replaces an instance's sealed secrets if they are still `expected`:
+    /// a PATCH in between (which seals afresh) wins, and `false` says so.
+    pub async fn reseal_instance(
+        &self,
+        id: u64,
+        expected: &str,
+        resealed: &str,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.tables.instances)
+            .key("id", s(id.to_string()))
+            .update_expression("SET sealed_secrets = :new")
+            .condition_expression("sealed_secrets = :old")
+            .expression_attribute_values(":new", s(resealed))
+            .expression_attribute_values(":old", s(expected))
+            .send()
+            .await;
+        match out.map_err(classify) {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What an organization uses, for its quotas: how many instances, and
+    /// each instance's poll interval. Reads the `by-org` index projected to
+    /// two attributes, at most `limit` instances (the quota bounds the cost).
+    pub async fn org_usage(&self, org_id: &str, limit: usize) -> Result<OrgUsage, StoreError> {
+        let mut usage = OrgUsage::default();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.instances)
+                .index_name(BY_ORG_INDEX)
+                .key_condition_expression("org_id = :o")
+                .expression_attribute_values(":o", s(org_id))
+                .projection_expression("id, poll_interval")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out.items() {
+                let id: u64 = get_s(item, "id")?
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt("instance id is not numeric".into()))?;
+                usage
+                    .instances
+                    .push((id, get_opt_n(item, "poll_interval")?));
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || usage.instances.len() > limit {
+                return Ok(usage);
+            }
+        }
+    }
+
+    /// Every instance connected to a store (`<element>#<identity>`), for
     /// webhooks that carry no instance id. Several organizations may connect
     /// the same store, at most [`MAX_INSTANCES_PER_STORE`] of them, so this
     /// costs one Query of the index and one BatchGetItem whatever their
@@ -431,29 +528,40 @@ impl Store {
         id: u64,
         reason: &str,
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.client
+        epoch_read: u64,
+    ) -> Result<bool, StoreError> {
+        let update = self
+            .client
             .update_item()
             .table_name(&self.tables.instances)
             .key("id", s(id.to_string()))
             .update_expression("SET events_paused = :r")
-            .condition_expression("attribute_exists(id)")
-            .expression_attribute_values(":r", s(format!("{} {reason}", format_date(at))))
+            .expression_attribute_values(":r", s(format!("{} {reason}", format_date(at))));
+        // Only if nobody resumed delivery since the writer read the instance:
+        // a 410 answered before a recover must not pause after it.
+        match epoch_condition(update, epoch_read)
             .send()
             .await
-            .map_err(classify)?;
-        Ok(())
+            .map_err(classify)
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Resumes event delivery for an instance of `org_id`.
+    /// Resumes event delivery for an instance of `org_id`, and counts the
+    /// resume, so that pauses and "queued" completions based on an earlier
+    /// read fail their condition.
     pub async fn resume_instance_events(&self, id: u64, org_id: &str) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.tables.instances)
             .key("id", s(id.to_string()))
-            .update_expression("REMOVE events_paused")
+            .update_expression("REMOVE events_paused ADD delivery_epoch :one")
             .condition_expression("org_id = :o")
             .expression_attribute_values(":o", s(org_id))
+            .expression_attribute_values(":one", n(1))
             .send()
             .await
             .map_err(classify)?;
@@ -505,4 +613,37 @@ mod tests {
             assert_eq!(PageCursor::decode(bad), None, "{bad}");
         }
     }
+}
+
+/// An organization's instances and their poll intervals ([`Store::org_usage`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrgUsage {
+    pub instances: Vec<(u64, Option<u32>)>,
+}
+
+impl OrgUsage {
+    /// The distinct poll intervals, leaving out one instance (the one a
+    /// PATCH changes).
+    pub fn intervals_except(&self, instance: Option<u64>) -> std::collections::BTreeSet<u32> {
+        self.instances
+            .iter()
+            .filter(|(id, _)| Some(*id) != instance)
+            .filter_map(|(_, interval)| *interval)
+            .collect()
+    }
+}
+
+/// `attribute_exists(id)` and the delivery epoch still `epoch_read`.
+pub(crate) fn epoch_condition(
+    update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    epoch_read: u64,
+) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    if epoch_read == 0 {
+        update.condition_expression(
+            "attribute_exists(id) AND (attribute_not_exists(delivery_epoch) OR delivery_epoch = :epoch)",
+        )
+    } else {
+        update.condition_expression("attribute_exists(id) AND delivery_epoch = :epoch")
+    }
+    .expression_attribute_values(":epoch", n(epoch_read))
 }

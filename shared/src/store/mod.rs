@@ -7,9 +7,14 @@
 //! | index | keys | used for |
 //! |---|---|---|
 //! | table | `id` | get/replace/delete one instance (every write conditional on `org_id` and `version`) |
-//! | `by-org` | `org_id`, `created_key` (`<createdDate>#<id>`) | list an organization's instances, newest first, paged |
+//! | table, Scan projected to `id, sealed_secrets` | | `ce-admin reseal`: each re-seal conditional on the old sealed value |
+//! | `by-org` | `org_id`, `created_key` (`<createdDate>#<id>`) | list an organization's instances, newest first, paged; its quotas (projected to `id, poll_interval`) |
 //! | `by-poll-interval` | `poll_interval` (N), `id` | the poller's instances for one interval (sparse: only polling instances) |
 //! | `by-store` | `store_key` (`<element>#<store identity>`) | route a webhook that carries no instance id (sparse) |
+//!
+//! `events_paused` and `delivery_epoch` (N, counts resumes) are written only
+//! by the dispatcher's pause (conditional on the epoch it read) and by
+//! recover's resume (which adds 1), never by instance updates.
 //!
 //! **NotificationsTable** — key `id` (S, `evt_<hex>`, derived from the instance
 //! and the vendor's dedupe key, so a vendor retry maps to the same item).
@@ -17,10 +22,14 @@
 //! |---|---|---|
 //! | table | `id` | store once (`attribute_not_exists(id)`), read one event |
 //! | `by-instance` | `instance_id`, `created_key` (`<createdDate>#<id>`) | an instance's event log, newest first, filtered by `status` |
-//! | `by-due` | `pending_shard` (`p0`..`p3`, only while pending), `next_attempt_at` (N, ms) | the retry sweep: pending notifications due now |
+//! | `by-due` | `pending_shard` (`p0`..`p3`, only while pending), `next_attempt_at` (N, ms) | the retry sweep: pending notifications due now (keys only; owners then by BatchGetItem projected to `id, instance_id, org_id`, for fair shares) |
 //! Items expire through TTL on `expires_at` (30 days). Delivery claims a
 //! notification with a lease (`lease_until`, `lease_owner`); completing an
-//! attempt is conditional on still holding it.
+//! attempt is conditional on still holding it; completing it as `queued` is
+//! a transaction with a condition check that the instance is still paused at
+//! the epoch the dispatcher read. Recover re-queues page by page through
+//! `by-instance` (a cursor per call). `import_notifications` writes with
+//! BatchWriteItem, unconditionally: fixtures and load tests only.
 //!
 //! **DeliveriesTable** — key `notification_id` (S), `attempt` (N): one item
 //! per delivery attempt (status, latency, first 1 KiB of the response, error),
@@ -49,7 +58,7 @@ mod poll_state;
 
 pub use accounts::{Account, NewAccount};
 pub use finders::MAX_FINDER_PATHS;
-pub use instances::{PageCursor, StoreMatches, MAX_INSTANCES_PER_STORE};
+pub use instances::{OrgUsage, PageCursor, StoreMatches, MAX_INSTANCES_PER_STORE};
 pub use intervals::UNCONFIRMED_MEMBER_GRACE_MINUTES;
 pub use notifications::{
     AttemptRecord, Claim, Completion, DueNotification, EventScope, Stored, PENDING_SHARDS,

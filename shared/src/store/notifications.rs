@@ -603,33 +603,6 @@ impl Store {
         Ok(())
     }
 
-    /// Ids of pending notifications due by `now`, oldest due first per shard.
-    pub async fn due_notification_ids(
-        &self,
-        now: DateTime<Utc>,
-        limit: i32,
-    ) -> Result<Vec<String>, StoreError> {
-        let mut ids = Vec::new();
-        for shard in 0..PENDING_SHARDS {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.tables.notifications)
-                .index_name(BY_DUE_INDEX)
-                .key_condition_expression("pending_shard = :p AND next_attempt_at <= :now")
-                .expression_attribute_values(":p", s(format!("p{shard}")))
-                .expression_attribute_values(":now", n(now.timestamp_millis()))
-                .limit(limit)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in out.items() {
-                ids.push(get_s(item, "id")?);
-            }
-        }
-        Ok(ids)
-    }
-
     /// Pending notifications due by `now`, with whose they are, reading up to
     /// `scan_per_shard` of each shard in due order. The sweep reads further
     /// than it will attempt, so that one tenant's backlog at the head of a
@@ -789,16 +762,30 @@ impl Store {
         }
     }
 
-    /// Re-queues every failed or queued notification of an instance created
-    /// at or after `since`. Returns how many were re-queued.
-    pub async fn requeue_stuck_since(
+    /// Re-queues the failed or queued notifications of an instance created
+    /// at or after `since`, oldest first, reading at most `max_read` of its
+    /// notifications: a bounded piece of work. Returns how many were
+    /// re-queued and where to go on (`None`: done). Each re-queue is a
+    /// conditional write, a few in parallel.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn requeue_stuck_page(
         &self,
         instance_id: u64,
         org_id: &str,
         since: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        let mut start = None;
+        after: Option<&PageCursor>,
+        max_read: usize,
+    ) -> Result<(usize, Option<PageCursor>), StoreError> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        let mut start = after.map(|c| {
+            std::collections::HashMap::from([
+                ("instance_id".to_string(), s(instance_id.to_string())),
+                ("created_key".to_string(), s(c.sort_key())),
+                ("id".to_string(), s(c.item_id())),
+            ])
+        });
+        let mut read = 0;
         let mut count = 0;
         loop {
             let out = self
@@ -808,19 +795,26 @@ impl Store {
                 .index_name(BY_INSTANCE_INDEX)
                 .key_condition_expression("instance_id = :i AND created_key >= :since")
                 .filter_expression("#st = :failed OR #st = :queued")
+                .projection_expression("id, instance_id, created_key")
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":i", s(instance_id.to_string()))
                 .expression_attribute_values(":since", s(format_date(since)))
                 .expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
                 .expression_attribute_values(":queued", s(DeliveryStatus::Queued.as_str()))
+                .limit((max_read - read).clamp(1, 1_000) as i32)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(classify)?;
-            for item in out.items() {
-                let id = get_s(item, "id")?;
-                if self
-                    .requeue_where(
+            read += out.scanned_count().max(0) as usize;
+            let ids = out
+                .items()
+                .iter()
+                .map(|item| get_s(item, "id"))
+                .collect::<Result<Vec<_>, _>>()?;
+            let requeued: Vec<bool> = stream::iter(ids)
+                .map(|id| async move {
+                    self.requeue_where(
                         &id,
                         now,
                         "org_id = :o AND instance_id = :i",
@@ -828,16 +822,134 @@ impl Store {
                         instance_id,
                         true,
                     )
-                    .await?
-                {
-                    count += 1;
-                }
-            }
+                    .await
+                })
+                .buffer_unordered(8)
+                .try_collect()
+                .await?;
+            count += requeued.into_iter().filter(|r| *r).count();
             start = out.last_evaluated_key;
+            let next = start.as_ref().and_then(PageCursor::from_last_key);
             if start.is_none() {
-                return Ok(count);
+                return Ok((count, None));
+            }
+            if read >= max_read {
+                return Ok((count, next));
             }
         }
+    }
+
+    /// Completes a claimed attempt as `queued`, but only if the instance is
+    /// still paused at the delivery epoch the dispatcher read: if a recover
+    /// resumed it meanwhile, nothing is written and `false` says "deliver".
+    pub async fn queue_if_still_paused(
+        &self,
+        claim: &Claim,
+        reason: &str,
+        now: DateTime<Utc>,
+        epoch_read: u64,
+    ) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::types::{ConditionCheck, Update};
+        let n_id = &claim.stored.notification;
+        let mut check = ConditionCheck::builder()
+            .table_name(&self.tables.instances)
+            .key("id", s(n_id.instance_id.to_string()))
+            .expression_attribute_values(":epoch", n(epoch_read));
+        check = if epoch_read == 0 {
+            check.condition_expression(
+                "attribute_exists(events_paused) AND (attribute_not_exists(delivery_epoch) OR delivery_epoch = :epoch)",
+            )
+        } else {
+            check
+                .condition_expression("attribute_exists(events_paused) AND delivery_epoch = :epoch")
+        };
+        let update = Update::builder()
+            .table_name(&self.tables.notifications)
+            .key("id", s(&n_id.id))
+            .update_expression(
+                "SET #st = :st, updated_at = :now, last_error = :err REMOVE pending_shard, lease_until, lease_owner",
+            )
+            .condition_expression("lease_owner = :me")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":st", s(DeliveryStatus::Queued.as_str()))
+            .expression_attribute_values(":now", s(format_date(now)))
+            .expression_attribute_values(":err", s(reason))
+            .expression_attribute_values(":me", s(&claim.lease_owner))
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        let out = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(
+                        check
+                            .build()
+                            .map_err(|e| StoreError::Config(e.to_string()))?,
+                    )
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        match out.map_err(classify) {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes notifications with a given status in batches of 25
+    /// (BatchWriteItem), unconditionally: for fixtures and load tests that
+    /// need many items fast (moto takes about 150 single writes a second).
+    /// Not for ingestion, whose writes must be conditional.
+    pub async fn import_notifications(
+        &self,
+        batch: &[Notification],
+        status: DeliveryStatus,
+    ) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        for chunk in batch.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|nt| {
+                    let mut item = to_item(nt, status);
+                    if status != DeliveryStatus::Pending {
+                        item.remove("pending_shard");
+                    }
+                    Ok(WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(item))
+                                .build()
+                                .map_err(|e| StoreError::Config(e.to_string()))?,
+                        )
+                        .build())
+                })
+                .collect::<Result<_, StoreError>>()?;
+            for _ in 0..10 {
+                if requests.is_empty() {
+                    break;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.tables.notifications, requests)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.tables.notifications))
+                    .unwrap_or_default();
+            }
+            if !requests.is_empty() {
+                return Err(StoreError::Unavailable(
+                    "BatchWriteItem left items unprocessed".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub async fn record_attempt(&self, a: &AttemptRecord) -> Result<(), StoreError> {

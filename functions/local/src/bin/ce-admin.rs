@@ -2,6 +2,11 @@
 //!
 //! `ce-admin create-account --org-name NAME --user-name NAME [--table-prefix P]`
 //! creates an organization and its first user and prints their secrets once.
+//!
+//! `ce-admin reseal [--table-prefix P]` re-seals every instance's secrets
+//! under the first key of `CE_ENCRYPTION_KEY` (or the SSM parameter named by
+//! `CE_ENCRYPTION_KEY_PARAMETER`), a comma-separated list whose other keys
+//! still open old values. Key rotation runbook: docs/deploy.md.
 //! Tables come from `ACCOUNTS_TABLE`/`INSTANCES_TABLE` (AWS) or, with
 //! `--table-prefix local-`, from the local stack's naming.
 
@@ -10,7 +15,8 @@ use std::process::ExitCode;
 use shared::store::{Store, Tables};
 
 const USAGE: &str =
-    "usage: ce-admin create-account --org-name NAME --user-name NAME [--table-prefix PREFIX]";
+    "usage: ce-admin create-account --org-name NAME --user-name NAME [--table-prefix PREFIX]
+       ce-admin reseal [--table-prefix PREFIX]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -27,6 +33,14 @@ async fn run(args: Vec<String>) -> Result<(), String> {
     let mut iter = args.into_iter();
     match iter.next().as_deref() {
         Some("create-account") => {}
+        Some("reseal") => {
+            let tables = match (iter.next().as_deref(), iter.next()) {
+                (None, _) => Tables::from_env().map_err(|e| e.to_string())?,
+                (Some("--table-prefix"), Some(p)) => Tables::with_prefix(&p),
+                _ => return Err(USAGE.into()),
+            };
+            return reseal(tables).await;
+        }
         Some("init-local") => {
             let prefix = match (iter.next().as_deref(), iter.next()) {
                 (None, _) => "local-".to_string(),
@@ -92,5 +106,34 @@ async fn init_local(prefix: &str) -> Result<(), String> {
         "INSTANCES_TABLE={},ACCOUNTS_TABLE={},NOTIFICATIONS_TABLE={},DELIVERIES_TABLE={},POLL_STATE_TABLE={}",
         tables.instances, tables.accounts, tables.notifications, tables.deliveries, tables.poll_state
     );
+    Ok(())
+}
+
+/// Re-seals every instance under the sealing key; prints what it did. Fails
+/// (non-zero exit) while any instance opens with none of the keys.
+async fn reseal(tables: Tables) -> Result<(), String> {
+    let sdk = shared::store::sdk_config_from_env().await;
+    let settings = shared::settings::Settings::load(&sdk)
+        .await
+        .map_err(|e| e.to_string())?;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), tables);
+    let report = ce_local::admin::reseal_all(&store, &settings.secrets)
+        .await
+        .map_err(|e| format!("re-sealing: {e}"))?;
+    println!(
+        "sealing key {}: {} instances, {} re-sealed, {} already current, {} changed meanwhile (sealed by their PATCH)",
+        settings.secrets.sealing_key_id(),
+        report.instances,
+        report.resealed,
+        report.current,
+        report.changed
+    );
+    if !report.unreadable.is_empty() {
+        return Err(format!(
+            "{} instances open with none of the configured keys: {:?}",
+            report.unreadable.len(),
+            report.unreadable
+        ));
+    }
     Ok(())
 }
