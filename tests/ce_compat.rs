@@ -477,3 +477,57 @@ async fn an_instance_finder_routes_a_webhook_without_an_instance_id() {
         "configuration.event.notification.instance.finder"
     );
 }
+
+/// Retention follows the event's life, not only its creation: a replay on
+/// day 29, or an event queued or failed late, gets a fresh 30 days, so it is
+/// never deleted mid-schedule (issue 14, expiry).
+#[tokio::test]
+async fn a_replay_gives_the_event_a_fresh_retention() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let s = served_stack().await;
+    let r = receiver().await;
+    let inst = one_instance(&s, &s.auth, &r.url).await;
+    let id = one_event(&s, &inst, "keep-1").await;
+    let table = s.store.tables().notifications.clone();
+    let expires = || async {
+        let out = s
+            .store
+            .client()
+            .get_item()
+            .table_name(&table)
+            .key("id", AttributeValue::S(id.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        out.item.unwrap()["expires_at"]
+            .as_n()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    };
+    // Day 29: one day of retention left.
+    let tomorrow = (Utc::now() + Duration::days(1)).timestamp();
+    s.store
+        .client()
+        .update_item()
+        .table_name(&table)
+        .key("id", AttributeValue::S(id.clone()))
+        .update_expression("SET expires_at = :e")
+        .expression_attribute_values(":e", AttributeValue::N(tomorrow.to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expires().await, tomorrow);
+    let retried = call(
+        &s.app,
+        "POST",
+        &format!("{INSTANCES}/{}/events/{id}/retry", inst["id"]),
+        Some(&s.auth),
+        None,
+    )
+    .await;
+    assert_eq!(retried.status, 202, "{}", retried.body);
+    let fresh = (Utc::now() + Duration::days(29)).timestamp();
+    assert!(expires().await >= fresh, "a replay restarts the 30 days");
+}

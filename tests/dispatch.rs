@@ -852,7 +852,7 @@ async fn recover_is_bounded_and_resumable_over_thousands_of_events() {
             )
         })
         .collect();
-    let store = &s.app.store;
+    let store = &s.store;
     let imported = std::time::Instant::now();
     stream::iter(notifications.chunks(250))
         .map(|chunk| async move {
@@ -952,7 +952,7 @@ async fn a_pause_or_queue_read_before_a_recover_does_not_undo_it() {
     assert!(read.events_paused.is_some());
     let second = event(&s, &inst, "cust-race-2").await;
     let claim = s
-        .app
+        .dispatcher
         .store
         .claim_notification(&second, Utc::now(), Duration::seconds(60))
         .await
@@ -970,7 +970,7 @@ async fn a_pause_or_queue_read_before_a_recover_does_not_undo_it() {
     assert_eq!(recovered.status, 202, "{}", recovered.body);
     // …and the stale dispatcher tries to complete as queued: refused.
     let queued = s
-        .app
+        .dispatcher
         .store
         .queue_if_still_paused(&claim, "events are paused", Utc::now(), read.delivery_epoch)
         .await

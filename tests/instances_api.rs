@@ -866,6 +866,8 @@ async fn organization_quotas_are_enforced_and_named() {
     };
     let body = |minutes: &str| {
         let mut b = seeds::filled("002_openconnectors_bigcommerce_2.json");
+        b["configuration"]["bigcommerce.store.hash"] = json!("abc123");
+        b["configuration"]["oauth.access.token"] = json!("token");
         b["configuration"]["event.poller.refresh_interval"] = json!(minutes);
         b.to_string()
     };
@@ -932,7 +934,7 @@ async fn organization_quotas_are_enforced_and_named() {
     assert_eq!(refused.status, 409, "{}", refused.body);
 
     // Another organization has its own quotas.
-    let (other, _) = new_account(&s.app.store).await;
+    let (other, _) = new_account(&s.store).await;
     let theirs = create(other, body("20")).await;
     assert_eq!(theirs.status, 200, "{}", theirs.body);
 }
@@ -989,12 +991,12 @@ async fn keys_rotate_and_reseal_moves_every_instance_to_the_new_key() {
     )
     .await;
     assert_eq!(shown.status, 200, "{}", shown.body);
-    let report = ce_local::admin::reseal_all(&s.app.store, &during.settings.secrets)
+    let report = ce_local::admin::reseal_all(&s.store, &during.settings.secrets)
         .await
         .unwrap();
     assert_eq!((report.instances, report.resealed), (3, 3), "{report:?}");
     assert!(report.unreadable.is_empty());
-    let again = ce_local::admin::reseal_all(&s.app.store, &during.settings.secrets)
+    let again = ce_local::admin::reseal_all(&s.store, &during.settings.secrets)
         .await
         .unwrap();
     assert_eq!((again.resealed, again.current), (0, 3), "{again:?}");

@@ -28,8 +28,21 @@ fn pending_shard(id: &str) -> String {
     format!("p{}", u32::from(last) % PENDING_SHARDS)
 }
 
-/// How long a notification is kept (DynamoDB TTL on `expires_at`).
+/// How long a notification is kept (DynamoDB TTL on `expires_at`): from its
+/// creation, and again from each moment it is re-queued (replay, recover),
+/// queued (events paused) or failed (retries exhausted), so an event is
+/// never deleted mid-schedule or before it can be replayed.
 pub const RETENTION_DAYS: i64 = 30;
+
+/// The out-of-line parts of a large raw body outlive their notification's
+/// first retention: they go this long after creation. A notification kept
+/// longer by replays then reads `{"rawExpired": true}` as its raw body.
+pub const RAW_PART_RETENTION_DAYS: i64 = 90;
+
+/// `expires_at` for a notification (re)starting its life at `now`.
+fn retention_from(now: DateTime<Utc>) -> i64 {
+    (now + Duration::days(RETENTION_DAYS)).timestamp()
+}
 
 /// Raw vendor bodies up to this size live in the notification item. Larger
 /// ones (a page of WooCommerce orders with their line items and plugin meta,
@@ -160,7 +173,7 @@ impl Store {
         if nt.raw.len() <= INLINE_RAW_BYTES {
             return Ok(());
         }
-        let expires = (nt.created_at + Duration::days(RETENTION_DAYS)).timestamp();
+        let expires = (nt.created_at + Duration::days(RAW_PART_RETENTION_DAYS)).timestamp();
         for (i, part) in raw_parts(&nt.raw).into_iter().enumerate() {
             let result = self
                 .client
@@ -204,13 +217,13 @@ impl Store {
                 .ok_or_else(|| StoreError::Corrupt(format!("raw part id {part_id}")))?;
             parts[n] = Some(get_s(&part, "data")?);
         }
-        let mut raw = String::new();
-        for (n, part) in parts.into_iter().enumerate() {
-            raw.push_str(&part.ok_or_else(|| {
-                StoreError::Corrupt(format!("notification {id} is missing raw part {n}"))
-            })?);
+        if parts.iter().any(Option::is_none) {
+            // Expired (RAW_PART_RETENTION_DAYS): the events are still there.
+            tracing::warn!(event_id = %id, "raw body parts expired");
+            stored.notification.raw = r#"{"rawExpired":true}"#.to_string();
+            return Ok(());
         }
-        stored.notification.raw = raw;
+        stored.notification.raw = parts.into_iter().flatten().collect();
         Ok(())
     }
 
@@ -580,17 +593,20 @@ impl Store {
             } => {
                 update = update
                     .expression_attribute_values(":err", s(error))
-                    .expression_attribute_values(":code", n(code.unwrap_or(0)));
+                    .expression_attribute_values(":code", n(code.unwrap_or(0)))
+                    .expression_attribute_values(":exp", n(retention_from(now)));
                 (
                     DeliveryStatus::Failed,
-                    "SET #st = :st, updated_at = :now, last_error = :err, last_status = :code REMOVE pending_shard, lease_until, lease_owner",
+                    "SET #st = :st, updated_at = :now, last_error = :err, last_status = :code, expires_at = :exp REMOVE pending_shard, lease_until, lease_owner",
                 )
             }
             Completion::Queued { reason } => {
-                update = update.expression_attribute_values(":err", s(reason));
+                update = update
+                    .expression_attribute_values(":err", s(reason))
+                    .expression_attribute_values(":exp", n(retention_from(now)));
                 (
                     DeliveryStatus::Queued,
-                    "SET #st = :st, updated_at = :now, last_error = :err REMOVE pending_shard, lease_until, lease_owner",
+                    "SET #st = :st, updated_at = :now, last_error = :err, expires_at = :exp REMOVE pending_shard, lease_until, lease_owner",
                 )
             }
         };
@@ -737,11 +753,12 @@ impl Store {
             .table_name(&self.tables.notifications)
             .key("id", s(id))
             .update_expression(
-                "SET #st = :pending, next_attempt_at = :next, schedule_pos = :zero, pending_shard = :shard, updated_at = :now REMOVE lease_until, lease_owner",
+                "SET #st = :pending, next_attempt_at = :next, schedule_pos = :zero, pending_shard = :shard, updated_at = :now, expires_at = :exp REMOVE lease_until, lease_owner",
             )
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
             .expression_attribute_values(":next", n(now.timestamp_millis()))
+            .expression_attribute_values(":exp", n(retention_from(now)))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":shard", s(pending_shard(id)))
             .expression_attribute_values(":now", s(format_date(now)))
@@ -867,9 +884,10 @@ impl Store {
             .table_name(&self.tables.notifications)
             .key("id", s(&n_id.id))
             .update_expression(
-                "SET #st = :st, updated_at = :now, last_error = :err REMOVE pending_shard, lease_until, lease_owner",
+                "SET #st = :st, updated_at = :now, last_error = :err, expires_at = :exp REMOVE pending_shard, lease_until, lease_owner",
             )
             .condition_expression("lease_owner = :me")
+            .expression_attribute_values(":exp", n(retention_from(now)))
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":st", s(DeliveryStatus::Queued.as_str()))
             .expression_attribute_values(":now", s(format_date(now)))
