@@ -10,6 +10,7 @@
 //! | `PollDuration` | Milliseconds | `Element` | poller, per instance |
 //! | `StoreApiCalls`, `StoreThrottled` | Count | `Element` | poller (`StoreThrottled`: 429s and quota waits) |
 //! | `InstanceUnreadable` | Count | `Element`, and none (alarmed) | dispatcher: an instance whose secrets do not open; its notification is retried |
+//! | `NotificationsRejected` | Count | `Element`, and none (alarmed) | poller: an object version DynamoDB refused to store even alone (`ValidationException`) |
 //! | `DeliveryPanics`, `PollPanics` | Count | none (alarmed) | dispatcher, poller: one delivery or poll panicked; the others went on |
 //!
 //! Only Lambda's stdout feeds CloudWatch, so nothing is printed elsewhere

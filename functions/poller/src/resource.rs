@@ -550,7 +550,7 @@ async fn store_changes(
                 tracing::error!(reason = %why, resource = %v.resource, object_id = %v.object_id, "object version refused by DynamoDB; not notified");
                 report.rejected += 1;
                 report.changes -= 1;
-                shared::metrics::emit(
+                shared::metrics::emit_alarmed(
                     instance.element().key(),
                     &[("NotificationsRejected", 1.0, shared::metrics::Unit::Count)],
                 );
