@@ -120,7 +120,7 @@ pub async fn hanging_tenant(hanging_count: usize, healthy_count: usize) -> bool 
     hanging.set_default(Behaviour::Hang);
     let healthy = start_receiver(None, None).await;
     let x = one_instance(&s, &s.auth, &hanging.url).await;
-    let (other, _) = ce_tests::new_account(&s.app.store).await;
+    let (other, _) = ce_tests::new_account(&s.store).await;
     let y = one_instance(&s, &other, &healthy.url).await;
     let x_ids = events(&s, &x, hanging_count, "hang").await;
     let y_ids = events(&s, &y, healthy_count, "ok").await;
