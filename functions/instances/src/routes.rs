@@ -145,12 +145,13 @@ async fn check_store_capacity(
 /// Records the payload path of the instance's finder, if it has one and is
 /// routed by it (`shared::config::finder`). Idempotent.
 async fn register_finder(app: &App, instance: &Instance) -> Result<(), ApiError> {
-    let record = instance.seal(&app.settings.secrets);
-    let routed_by_finder = record
-        .store_key
-        .as_deref()
-        .is_some_and(|k| k.starts_with(&format!("{}#finder#", instance.element_key)));
-    if !routed_by_finder {
+    // Elements with a store identity route by it; the finder is for the rest
+    // (the same rule as `Instance::seal`'s `store_key`).
+    if instance
+        .element()
+        .store_identity(&instance.configuration)
+        .is_some()
+    {
         return Ok(());
     }
     if let Some(finder) = config::finder::parse(&instance.configuration)? {

@@ -100,7 +100,6 @@ fn is_auth_error(code: &str) -> bool {
     code.starts_with("woocommerce_rest_authentication")
         || code.starts_with("woocommerce_rest_cannot_")
         || code == "rest_forbidden"
-        || code == "json_oauth1_consumer_mismatch"
 }
 
 fn wp_error_code(body: &[u8]) -> Option<String> {
