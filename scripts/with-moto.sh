@@ -15,6 +15,8 @@ users=$(mktemp -t moto-iam-users.XXXXXX.json)
 no_auth=3; [ "${MOTO_IAM_ENFORCE:-1}" = 0 ] && no_auth=inf
 INITIAL_NO_AUTH_ACTION_COUNT=$no_auth python3 "$(dirname "$0")/moto-iam.py" server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 moto_pid=$!
+# ce-load reads the server's CPU time from /proc/$MOTO_PID/stat.
+export MOTO_PID=$moto_pid
 cleanup() {
   kill "$moto_pid" 2>/dev/null || true
   wait "$moto_pid" 2>/dev/null || true

@@ -12,6 +12,7 @@ pub mod events;
 #[cfg(test)]
 mod fuzz_targets;
 pub mod ids;
+pub mod instance_cache;
 pub mod javadate;
 pub mod logging;
 pub mod metrics;

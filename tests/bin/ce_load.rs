@@ -26,9 +26,15 @@
 //! stream trigger, and reports accepted/s, p50/p99 ingest latency, p50/p99
 //! ingest→callback latency, exactly-once delivery by webhook-id, and the
 //! raw conditional-PutItem rate of the same DynamoDB server as the floor.
+//!
+//! `dispatch`, `webhooks` and `poll` also report the store requests and
+//! capacity units per event, by operation, and CPU seconds per event here
+//! and in the DynamoDB server (`ce_load/usage.rs`).
 
 #[path = "ce_load/hostile.rs"]
 mod hostile;
+#[path = "ce_load/usage.rs"]
+mod usage;
 
 use std::time::Instant;
 
@@ -100,6 +106,7 @@ async fn dispatch(count: usize, concurrency: usize) {
         ("Content-Type".to_string(), "application/json".to_string()),
     ];
     eprintln!("storing {count} notifications…");
+    let ingest_usage = usage::Usage::now(&[&s.webhooks.store]);
     let stored = Instant::now();
     for i in 0..count {
         let event = json!({"event": "Client logged", "customerId": format!("c-{i}")}).to_string();
@@ -110,7 +117,12 @@ async fn dispatch(count: usize, concurrency: usize) {
         }
     }
     let store_secs = stored.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        ingest_usage.report("dispatch, ingest", &[&s.webhooks.store], count)
+    );
     eprintln!("delivering…");
+    let delivery_usage = usage::Usage::now(&[&s.dispatcher.store]);
     let started = Instant::now();
     let mut delivered = 0;
     while delivered < count {
@@ -124,6 +136,10 @@ async fn dispatch(count: usize, concurrency: usize) {
         }
     }
     let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        delivery_usage.report("dispatch, delivery", &[&s.dispatcher.store], delivered)
+    );
     let accepted = receiver.accepted_ids();
     let exactly_once = accepted.len() == count && accepted.values().all(|&n| n == 1);
     println!(
@@ -194,6 +210,7 @@ async fn webhooks(rate: usize, count: usize) {
     let http = reqwest::Client::new();
     let interval = std::time::Duration::from_secs_f64(1.0 / rate.max(1) as f64);
     eprintln!("sending {count} webhooks at {rate}/s…");
+    let usage = usage::Usage::now(&[&s.webhooks.store, &s.dispatcher.store]);
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(count);
     for i in 0..count {
@@ -242,6 +259,10 @@ async fn webhooks(rate: usize, count: usize) {
     let _ = stop_tx.send(true);
     let _ = stream.await;
     let received = receiver.received();
+    let last_callback = received
+        .iter()
+        .map(|r| r.received_at.duration_since(started).as_secs_f64())
+        .fold(0.0, f64::max);
     let arrival: std::collections::HashMap<String, Instant> = received
         .iter()
         .filter_map(|r| r.webhook_id.clone().map(|id| (id, r.received_at)))
@@ -259,13 +280,25 @@ async fn webhooks(rate: usize, count: usize) {
     end_to_end.sort_by(f64::total_cmp);
     let ids = receiver.accepted_ids();
     let exactly_once = ids.len() == accepted.len() && ids.values().all(|&n| n == 1);
+    println!(
+        "{}",
+        usage.report(
+            "webhook path (ingest and delivery)",
+            &[&s.webhooks.store, &s.dispatcher.store],
+            ids.len()
+        )
+    );
     eprintln!("measuring the raw conditional-PutItem rate of the same server…");
     let floor = put_item_floor(&s.app.store, 300).await;
     let accepted_rate = accepted.len() as f64 / send_secs;
+    // Ingest plus delivery: from the first webhook sent until the last
+    // callback arrived, with nothing left pending.
+    let end_to_end_rate = ids.len() as f64 / last_callback;
     println!(
         "webhooks: {count} sent at {rate}/s, {} accepted = {accepted_rate:.1}/s; ingest p50 {:.1} ms p99 {:.1} ms; \
          ingest→callback p50 {:.1} ms p99 {:.1} ms; delivered {} distinct, exactly once: {exactly_once}; \
-         conditional PutItem floor {floor:.1}/s, accepted/s = {:.2} × floor",
+         end to end {end_to_end_rate:.1}/s in {last_callback:.1} s; \
+         conditional PutItem floor {floor:.1}/s, accepted/s = {:.2} × floor, end to end = {:.2} × floor",
         accepted.len(),
         percentile(&ingest, 0.5),
         percentile(&ingest, 0.99),
@@ -273,6 +306,7 @@ async fn webhooks(rate: usize, count: usize) {
         percentile(&end_to_end, 0.99),
         ids.len(),
         accepted_rate / floor,
+        end_to_end_rate / floor,
     );
     assert!(
         exactly_once,
@@ -432,6 +466,7 @@ async fn poll(changed: usize) {
         .open(&s.app.settings.secrets)
         .unwrap();
     let rss = reset_peak();
+    let poll_usage = usage::Usage::now(&[&s.poller.store]);
     let started = Instant::now();
     let report = poller::poll_instance(
         &s.poller,
@@ -440,6 +475,14 @@ async fn poll(changed: usize) {
     )
     .await;
     let woo_secs = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        poll_usage.report(
+            "poll woocommerce, storing (per changed order)",
+            &[&s.poller.store],
+            report.changes()
+        )
+    );
     let woo_mem = peak_growth(rss);
     let woo_min = changed.div_ceil(100) + 1;
     println!(

@@ -138,7 +138,8 @@ async fn assemble_as(
     let rule_prefix = format!("t{}-", &shared::ids::new_request_id()[..12]);
     let denials = iam::Denials::new(users.clone());
     let store_as = |function: &str| {
-        let client = iam::dynamodb_client_as(store.client(), users.function(function), &denials);
+        let client =
+            iam::dynamodb_client_as(store.base_client(), users.function(function), &denials);
         Store::new(client, store.tables().clone())
     };
     let schedules = instances::schedules::PollSchedules::new(

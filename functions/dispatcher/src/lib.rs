@@ -20,6 +20,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures_util::FutureExt;
 use serde_json::{json, Value};
 use shared::events::DeliveryStatus;
+use shared::instance_cache::{InstanceCache, Staleness};
 use shared::model::Instance;
 use shared::settings::Settings;
 use shared::store::{AttemptRecord, Claim, Completion, Store, StoreError};
@@ -82,6 +83,9 @@ pub struct App {
     pub http: reqwest::Client,
     /// The ingestion spool, drained at the start of every sweep.
     pub spool: Option<shared::spool::Spool>,
+    /// Instances read within the staleness bound: a first attempt that
+    /// succeeds is then two store requests, the claim and the completion.
+    pub instances: InstanceCache,
 }
 
 /// Receives of 10 spooled messages per sweep, at most: 500 webhooks a
@@ -98,6 +102,7 @@ impl App {
             config,
             http,
             spool: None,
+            instances: InstanceCache::default(),
         }
     }
 
@@ -132,7 +137,11 @@ impl App {
         shares.org_in_flight = number("DISPATCH_ORG_IN_FLIGHT", shares.org_in_flight)?;
         shares.instance_budget =
             StdDuration::from_secs(number("DISPATCH_INSTANCE_BUDGET_SECONDS", 30)? as u64);
-        let app = Self::new(store, settings, config);
+        let mut app = Self::new(store, settings, config);
+        app.instances = InstanceCache::new(
+            Staleness::from_env()?,
+            shared::instance_cache::DEFAULT_CAPACITY,
+        );
         Ok(match spool {
             Some(spool) => app.with_spool(spool),
             None => app,
@@ -191,7 +200,7 @@ async fn attempt_in_span(app: &App, id: &str, now: DateTime<Utc>) -> Result<Outc
     };
     let n = &claim.stored.notification;
     shared::logging::record_instance(n.instance_id);
-    let instance = match app.store.get_instance(n.instance_id).await? {
+    let instance = match app.instances.get(&app.store, n.instance_id).await? {
         Some(record) => match record.open(&app.settings.secrets) {
             Ok(instance) => Some(instance),
             Err(e) => {
@@ -211,7 +220,9 @@ async fn attempt_in_span(app: &App, id: &str, now: DateTime<Utc>) -> Result<Outc
                     status: None,
                     error: "the instance's configuration cannot be read with this deployment's keys; retrying".into(),
                 };
-                app.store.complete_attempt(&claim, &completion, now).await?;
+                app.store
+                    .complete_attempt(&claim, &completion, None, now)
+                    .await?;
                 return Ok(Outcome::RetryScheduled { at });
             }
         },
@@ -222,7 +233,9 @@ async fn attempt_in_span(app: &App, id: &str, now: DateTime<Utc>) -> Result<Outc
             status: None,
             error: "the instance no longer exists".into(),
         };
-        app.store.complete_attempt(&claim, &completion, now).await?;
+        app.store
+            .complete_attempt(&claim, &completion, None, now)
+            .await?;
         return Ok(Outcome::Failed);
     };
     if let Some(paused) = &instance.events_paused {
@@ -245,20 +258,21 @@ async fn attempt_in_span(app: &App, id: &str, now: DateTime<Utc>) -> Result<Outc
 
     let sent = send(app, &claim, &instance).await;
     let finished = now + Duration::milliseconds(sent.latency_ms as i64);
-    app.store
-        .record_attempt(&AttemptRecord {
-            notification_id: n.id.clone(),
-            attempt: claim.attempt,
-            at: now,
-            status: sent.status,
-            latency_ms: sent.latency_ms,
-            response_head: sent.response_head.clone(),
-            error: sent.error.clone(),
-        })
-        .await?;
+    let record = AttemptRecord {
+        notification_id: n.id.clone(),
+        attempt: claim.attempt,
+        at: now,
+        status: sent.status,
+        latency_ms: sent.latency_ms,
+        response_head: sent.response_head.clone(),
+        error: sent.error.clone(),
+    };
 
     let (mut completion, mut outcome) = decide(app, &claim, &sent, finished);
     if let Completion::Queued { reason } = &completion {
+        // Whatever the pause finds, this container's copy of the instance
+        // is out of date: the next attempt reads it afresh.
+        app.instances.forget(instance.id);
         let paused = app
             .store
             .pause_instance_events(instance.id, reason, finished, instance.delivery_epoch)
@@ -277,7 +291,7 @@ async fn attempt_in_span(app: &App, id: &str, now: DateTime<Utc>) -> Result<Outc
         }
     }
     app.store
-        .complete_attempt(&claim, &completion, finished)
+        .complete_attempt(&claim, &completion, Some(&record), finished)
         .await?;
     let latency = (
         "DeliveryLatency",

@@ -10,7 +10,6 @@
 
 mod form;
 mod instance_id;
-pub mod recent;
 
 use base64::Engine;
 use chrono::Utc;
@@ -20,6 +19,7 @@ use shared::api::{ApiRequest, ApiResponse};
 use shared::elements::{self, Element};
 use shared::error::ApiError;
 use shared::events::{Notification, ObjectVersion, Source, MAX_EVENTS_PER_WEBHOOK_NOTIFICATION};
+use shared::instance_cache::{InstanceCache, Staleness};
 use shared::model::Instance;
 use shared::settings::Settings;
 use shared::spool::{Spool, SpooledBatch};
@@ -35,9 +35,10 @@ pub struct App {
     pub settings: Settings,
     /// Where verified webhooks go when the state store cannot take them.
     pub spool: Option<Spool>,
-    /// Instances read recently, to verify webhooks while the state store is
-    /// unreachable (see [`recent`]).
-    recent: recent::RecentInstances,
+    /// Instances read within the staleness bound: one webhook is then one
+    /// store request (the conditional write). Also the fallback that still
+    /// verifies a webhook while the state store is unreachable.
+    pub instances: InstanceCache,
     /// Added to the clock when a webhook is stamped: lets tests be a day
     /// later (dedupe windows) without waiting. Zero in production.
     pub clock_offset: chrono::Duration,
@@ -49,7 +50,7 @@ impl App {
             store,
             settings,
             spool: None,
-            recent: recent::RecentInstances::default(),
+            instances: InstanceCache::default(),
             clock_offset: chrono::Duration::zero(),
         }
     }
@@ -61,13 +62,23 @@ impl App {
 
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let (sdk, settings, store) = shared::settings::function_context().await?;
-        let app = Self::new(store, settings);
+        let mut app = Self::new(store, settings);
+        app.instances = InstanceCache::new(
+            Staleness::from_env()?,
+            shared::instance_cache::DEFAULT_CAPACITY,
+        );
         Ok(match Spool::from_env(&sdk) {
             Some(spool) => app.with_spool(spool),
             None => app,
         })
     }
 }
+
+/// How long an instance read stays usable to verify webhooks while the state
+/// store is unreachable, so that they can be spooled. A secret changed by a
+/// PATCH is honoured at most this long after an outage began; a cold
+/// container during an outage has no entries and answers 503.
+pub const OUTAGE_FALLBACK_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 pub async fn handle(app: &App, req: ApiRequest) -> ApiResponse {
     shared::api::respond(&req, "webhook", ingest(app, &req)).await
@@ -130,10 +141,7 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let named = instance_segment.as_deref().and_then(parse_instance_id);
     let candidates = match find_instances(app, element, instance_segment.as_deref(), &content).await
     {
-        Ok(Routed::Instances(found)) => {
-            app.recent.remember(&found);
-            found
-        }
+        Ok(Routed::Instances(found)) => found,
         Ok(Routed::UnknownStore(store)) => {
             // One app URL serves every store that installed the app, and the
             // vendor retries a refusal for a day and then blocks the app:
@@ -154,29 +162,22 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         }
         // The state store is down: an instance read in the last minutes
         // still verifies its webhook, so the delivery can be spooled.
-        Err(ApiError::Unavailable(why)) => match named.and_then(|id| app.recent.get(id)) {
-            Some(instance) if instance.element_key == element.key() => vec![instance],
-            _ => return Err(ApiError::Unavailable(why)),
-        },
+        Err(ApiError::Unavailable(why)) => {
+            let fallback = named
+                .and_then(|id| app.instances.fallback(id, OUTAGE_FALLBACK_AGE))
+                .filter(|r| r.element_key == element.key())
+                .and_then(|r| r.open(&app.settings.secrets).ok());
+            match fallback {
+                Some(instance) => vec![Candidate {
+                    instance,
+                    cached: false,
+                }],
+                None => return Err(ApiError::Unavailable(why)),
+            }
+        }
         Err(e) => return Err(e),
     };
-    let verified: Vec<Instance> = candidates
-        .into_iter()
-        .filter(
-            |instance| match element.verify_webhook(&instance.configuration, &webhook) {
-                Ok(()) => true,
-                Err(_) => {
-                    // Logged without the header values or secrets.
-                    tracing::warn!(
-                        element = element.key(),
-                        instance_id = instance.id,
-                        "webhook verification failed"
-                    );
-                    false
-                }
-            },
-        )
-        .collect();
+    let verified = verify(app, element, &webhook, candidates).await?;
     if verified.is_empty() {
         return Err(ApiError::Unauthorized(
             "webhook signature or credentials are invalid".into(),
@@ -246,6 +247,53 @@ async fn ingest(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         body["spooled"] = json!(spooled_ids);
     }
     Ok(ApiResponse::json(200, &body))
+}
+
+/// The candidates the webhook verifies against. One that fails against a
+/// cached record is verified again against a fresh read before it is
+/// refused: a secret rotated a moment ago works at once.
+async fn verify(
+    app: &App,
+    element: &dyn Element,
+    webhook: &WebhookRequest<'_>,
+    candidates: Vec<Candidate>,
+) -> Result<Vec<Instance>, ApiError> {
+    let mut verified = Vec::with_capacity(candidates.len());
+    for Candidate { instance, cached } in candidates {
+        if element
+            .verify_webhook(&instance.configuration, webhook)
+            .is_ok()
+        {
+            verified.push(instance);
+            continue;
+        }
+        if cached {
+            let fresh = app
+                .instances
+                .refresh(&app.store, instance.id)
+                .await?
+                .filter(|r| r.element_key == element.key())
+                .map(|r| r.open(&app.settings.secrets))
+                .transpose()?
+                .filter(Instance::receives_webhooks);
+            if let Some(fresh) = fresh {
+                if element
+                    .verify_webhook(&fresh.configuration, webhook)
+                    .is_ok()
+                {
+                    verified.push(fresh);
+                    continue;
+                }
+            }
+        }
+        // Logged without the header values or secrets.
+        tracing::warn!(
+            element = element.key(),
+            instance_id = instance.id,
+            "webhook verification failed"
+        );
+    }
+    Ok(verified)
 }
 
 /// Where a verified batch is durable.
@@ -357,10 +405,16 @@ async fn find_by_finder(
 /// read and a verification.
 pub const MAX_ADDRESSED_INSTANCES: usize = 20;
 
+/// An instance a webhook may be for, and whether it was read from the cache.
+struct Candidate {
+    instance: Instance,
+    cached: bool,
+}
+
 /// Where a webhook goes.
 enum Routed {
     /// The candidates, each to be verified with its own secret.
-    Instances(Vec<Instance>),
+    Instances(Vec<Candidate>),
     /// A store-routed webhook (no instance id) for a store no instance here
     /// is connected to, of a vendor that must not be refused for it.
     UnknownStore(String),
@@ -381,11 +435,9 @@ async fn find_instances(
         Some(segment) => {
             let id = parse_instance_id(segment)
                 .ok_or_else(|| ApiError::NotFound(format!("no instance '{segment}'")))?;
-            let records = app
-                .store
-                .get_instance(id)
+            let records = cached_instance(app, id)
                 .await?
-                .filter(|r| r.element_key == element.key())
+                .filter(|(r, _)| r.element_key == element.key())
                 .into_iter()
                 .collect::<Vec<_>>();
             (records, false, None)
@@ -412,9 +464,9 @@ async fn find_instances(
             }
             let mut records = Vec::new();
             for id in ids {
-                if let Some(r) = app.store.get_instance(id).await? {
+                if let Some((r, cached)) = cached_instance(app, id).await? {
                     if r.element_key == element.key() {
-                        records.push(r);
+                        records.push((r, cached));
                     }
                 }
             }
@@ -422,7 +474,7 @@ async fn find_instances(
         }
         None if element.webhook_store_identity(webhook)?.is_none() => {
             // No store identity: Cloud Elements' instance finder.
-            let records = find_by_finder(app, element, webhook).await?;
+            let records = fresh(app, find_by_finder(app, element, webhook).await?);
             if records.is_empty() {
                 return Err(ApiError::NotFound(format!(
                     "webhooks for {} must be sent to /events/{}/{{instanceId}}, name their instances in an Element-Instances header, or match an instance finder",
@@ -452,7 +504,7 @@ async fn find_instances(
                         "the store's instances could not be read".into(),
                     ));
                 }
-                (found.records, true, Some(identity))
+                (fresh(app, found.records), true, Some(identity))
             }
             None => {
                 return Err(ApiError::NotFound(format!(
@@ -465,9 +517,12 @@ async fn find_instances(
     };
     let mut instances = Vec::with_capacity(records.len());
     let mut unreadable = 0;
-    for record in &records {
+    for (record, cached) in &records {
         match record.open(&app.settings.secrets) {
-            Ok(instance) if instance.receives_webhooks() => instances.push(instance),
+            Ok(instance) if instance.receives_webhooks() => instances.push(Candidate {
+                instance,
+                cached: *cached,
+            }),
             Ok(_) => {}
             Err(e) if by_store => {
                 unreadable += 1;
@@ -492,6 +547,31 @@ async fn find_instances(
         )));
     }
     Ok(Routed::Instances(instances))
+}
+
+/// The instance from the cache within its staleness bound, or read now;
+/// with whether it came from the cache.
+async fn cached_instance(
+    app: &App,
+    id: u64,
+) -> Result<Option<(shared::model::InstanceRecord, bool)>, ApiError> {
+    if let Some(record) = app.instances.cached(id) {
+        return Ok(Some((record, true)));
+    }
+    Ok(app
+        .instances
+        .refresh(&app.store, id)
+        .await?
+        .map(|r| (r, false)))
+}
+
+/// Records just read by a routing query: kept as the outage fallback.
+fn fresh(
+    app: &App,
+    records: Vec<shared::model::InstanceRecord>,
+) -> Vec<(shared::model::InstanceRecord, bool)> {
+    app.instances.remember(&records);
+    records.into_iter().map(|r| (r, false)).collect()
 }
 
 /// Encodes an instance id the way Cloud Elements put it in webhook URLs.

@@ -49,20 +49,22 @@
 //! | `ORG#<org_id>` | `name`, `org_secret_hash` | the organization itself |
 
 mod accounts;
+mod attempts;
 mod attrs;
 mod finders;
 mod instances;
 mod intervals;
+pub mod metering;
 mod notifications;
 mod poll_state;
 
 pub use accounts::{Account, NewAccount};
+pub use attempts::{AttemptRecord, INLINE_ATTEMPTS};
 pub use finders::MAX_FINDER_PATHS;
 pub use instances::{OrgUsage, PageCursor, StoreMatches, MAX_INSTANCES_PER_STORE};
 pub use intervals::UNCONFIRMED_MEMBER_GRACE_MINUTES;
 pub use notifications::{
-    AttemptRecord, Claim, Completion, DueNotification, EventScope, Stored, PENDING_SHARDS,
-    RETENTION_DAYS,
+    Claim, Completion, DueNotification, EventScope, Stored, PENDING_SHARDS, RETENTION_DAYS,
 };
 pub use poll_state::{CursorState, ObjectVersion, PollCheckpoint, MARKER_RETENTION_DAYS};
 
@@ -154,7 +156,12 @@ impl Tables {
 
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// The client every store call goes through: `base` with the meter.
     client: Client,
+    /// The client as given, without this store's meter, for building other
+    /// clients from it (a function's own credentials, a proxy endpoint).
+    base: Client,
+    meter: metering::RequestMeter,
     tables: Tables,
 }
 
@@ -279,7 +286,23 @@ impl Store {
     }
 
     pub fn new(client: Client, tables: Tables) -> Self {
-        Self { client, tables }
+        let meter = metering::RequestMeter::default();
+        Self {
+            client: meter.wrap(&client),
+            base: client,
+            meter,
+            tables,
+        }
+    }
+
+    /// What this store has asked of DynamoDB so far.
+    pub fn meter(&self) -> &metering::RequestMeter {
+        &self.meter
+    }
+
+    /// The client without this store's meter.
+    pub fn base_client(&self) -> &Client {
+        &self.base
     }
 
     /// Builds the client from the environment (`AWS_ENDPOINT_URL` points it at

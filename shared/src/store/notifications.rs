@@ -5,6 +5,7 @@
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
+use super::attempts::AttemptRecord;
 use super::attrs::{get_n, get_opt_n, get_opt_s, get_s, get_time, n, s, Item};
 use super::instances::PageCursor;
 use super::{classify, Store, StoreError};
@@ -471,32 +472,6 @@ pub enum Completion {
     },
 }
 
-/// One delivery attempt, kept for the delivery log (TTL like notifications).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptRecord {
-    pub notification_id: String,
-    pub attempt: u32,
-    pub at: DateTime<Utc>,
-    pub status: Option<u16>,
-    pub latency_ms: u64,
-    /// The first 1 KiB of the response body.
-    pub response_head: String,
-    pub error: Option<String>,
-}
-
-impl AttemptRecord {
-    pub fn to_api_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "attempt": self.attempt,
-            "date": format_date(self.at),
-            "status": self.status,
-            "latencyMs": self.latency_ms,
-            "response": self.response_head,
-            "error": self.error,
-        })
-    }
-}
-
 impl Store {
     /// Claims a due, pending, unleased notification for one attempt and
     /// counts the attempt. `None` when it is not due, not pending, or another
@@ -545,15 +520,23 @@ impl Store {
         }
     }
 
-    /// Records how a claimed attempt ended. Conditional on still holding the
+    /// Records how a claimed attempt ended, and the attempt itself when one
+    /// was sent (in the same UpdateItem while the notification's log has
+    /// room; see [`super::attempts`]). Conditional on still holding the
     /// lease, so a slow dispatcher whose lease ran out cannot overwrite the
-    /// outcome of the one that took over.
+    /// outcome of the one that took over; its attempt is still recorded,
+    /// apart.
     pub async fn complete_attempt(
         &self,
         claim: &Claim,
         completion: &Completion,
+        attempt: Option<&AttemptRecord>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let inline = attempt.filter(|a| a.inline());
+        if let Some(apart) = attempt.filter(|a| !a.inline()) {
+            self.record_attempt(apart).await?;
+        }
         let mut update = self
             .client
             .update_item()
@@ -563,12 +546,13 @@ impl Store {
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":me", s(&claim.lease_owner))
             .expression_attribute_values(":now", s(format_date(now)));
-        let (status, expression) = match completion {
+        let (status, set, remove) = match completion {
             Completion::Delivered { status: code } => {
                 update = update.expression_attribute_values(":code", n(*code));
                 (
                     DeliveryStatus::Delivered,
-                    "SET #st = :st, updated_at = :now, last_status = :code REMOVE pending_shard, lease_until, lease_owner, last_error",
+                    "SET #st = :st, updated_at = :now, last_status = :code",
+                    "REMOVE pending_shard, lease_until, lease_owner, last_error",
                 )
             }
             Completion::Retry {
@@ -584,7 +568,8 @@ impl Store {
                     .expression_attribute_values(":code", n(code.unwrap_or(0)));
                 (
                     DeliveryStatus::Pending,
-                    "SET #st = :st, updated_at = :now, next_attempt_at = :next, schedule_pos = :pos, last_error = :err, last_status = :code REMOVE lease_until, lease_owner",
+                    "SET #st = :st, updated_at = :now, next_attempt_at = :next, schedule_pos = :pos, last_error = :err, last_status = :code",
+                    "REMOVE lease_until, lease_owner",
                 )
             }
             Completion::Failed {
@@ -597,7 +582,8 @@ impl Store {
                     .expression_attribute_values(":exp", n(retention_from(now)));
                 (
                     DeliveryStatus::Failed,
-                    "SET #st = :st, updated_at = :now, last_error = :err, last_status = :code, expires_at = :exp REMOVE pending_shard, lease_until, lease_owner",
+                    "SET #st = :st, updated_at = :now, last_error = :err, last_status = :code, expires_at = :exp",
+                    "REMOVE pending_shard, lease_until, lease_owner",
                 )
             }
             Completion::Queued { reason } => {
@@ -606,17 +592,34 @@ impl Store {
                     .expression_attribute_values(":exp", n(retention_from(now)));
                 (
                     DeliveryStatus::Queued,
-                    "SET #st = :st, updated_at = :now, last_error = :err, expires_at = :exp REMOVE pending_shard, lease_until, lease_owner",
+                    "SET #st = :st, updated_at = :now, last_error = :err, expires_at = :exp",
+                    "REMOVE pending_shard, lease_until, lease_owner",
                 )
             }
         };
-        update
+        let expression = match inline {
+            Some(a) => {
+                update = update
+                    .expression_attribute_values(":alog", a.as_log_entry())
+                    .expression_attribute_values(
+                        ":nolog",
+                        aws_sdk_dynamodb::types::AttributeValue::L(Vec::new()),
+                    );
+                format!("{set}, attempt_log = list_append(if_not_exists(attempt_log, :nolog), :alog) {remove}")
+            }
+            None => format!("{set} {remove}"),
+        };
+        let result = update
             .update_expression(expression)
             .expression_attribute_values(":st", s(status.as_str()))
             .send()
             .await
-            .map_err(classify)?;
-        Ok(())
+            .map_err(classify);
+        if let (Err(StoreError::ConditionFailed), Some(a)) = (&result, inline) {
+            // The attempt was sent even though its lease ran out.
+            self.record_attempt(a).await?;
+        }
+        result.map(|_| ())
     }
 
     /// Pending notifications due by `now`, with whose they are, reading up to
@@ -968,64 +971,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-
-    pub async fn record_attempt(&self, a: &AttemptRecord) -> Result<(), StoreError> {
-        let mut item = Item::from([
-            ("notification_id".into(), s(&a.notification_id)),
-            ("attempt".into(), n(a.attempt)),
-            ("at".into(), s(format_date(a.at))),
-            ("latency_ms".into(), n(a.latency_ms)),
-            ("response_head".into(), s(&a.response_head)),
-            (
-                "expires_at".into(),
-                n((a.at + Duration::days(RETENTION_DAYS)).timestamp()),
-            ),
-        ]);
-        if let Some(code) = a.status {
-            item.insert("status".into(), n(code));
-        }
-        if let Some(error) = &a.error {
-            item.insert("error".into(), s(error));
-        }
-        self.client
-            .put_item()
-            .table_name(&self.tables.deliveries)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
-    }
-
-    /// Every recorded attempt of a notification, first attempt first.
-    pub async fn list_attempts(
-        &self,
-        notification_id: &str,
-    ) -> Result<Vec<AttemptRecord>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.tables.deliveries)
-            .key_condition_expression("notification_id = :n")
-            .expression_attribute_values(":n", s(notification_id))
-            .send()
-            .await
-            .map_err(classify)?;
-        out.items()
-            .iter()
-            .map(|item| {
-                Ok(AttemptRecord {
-                    notification_id: get_s(item, "notification_id")?,
-                    attempt: get_n(item, "attempt")?,
-                    at: get_time(item, "at")?,
-                    status: get_opt_n(item, "status")?,
-                    latency_ms: get_n(item, "latency_ms")?,
-                    response_head: get_opt_s(item, "response_head")?.unwrap_or_default(),
-                    error: get_opt_s(item, "error")?,
-                })
-            })
-            .collect()
     }
 }
 
