@@ -60,7 +60,14 @@ async fn main() {
         Some("dispatch") => {
             dispatch(arg(&args, "--count", 500), arg(&args, "--concurrency", 16)).await
         }
-        Some("webhooks") => webhooks(arg(&args, "--rate", 50), arg(&args, "--count", 500)).await,
+        Some("webhooks") => {
+            webhooks(
+                arg(&args, "--rate", 50),
+                arg(&args, "--count", 500),
+                arg(&args, "--payload-bytes", 0),
+            )
+            .await
+        }
         Some("poll") => poll(arg(&args, "--changed", 1000)).await,
         Some("poll-budget") => {
             poll_budget(arg(&args, "--changed", 20_000), arg(&args, "--pages", 5)).await
@@ -75,7 +82,7 @@ async fn main() {
             assert!(ok, "a hostile case lost or doubled something");
         }
         _ => {
-            eprintln!("usage: ce-load dispatch [--count N] [--concurrency C]\n       ce-load webhooks [--rate R] [--count N]\n       ce-load poll [--changed N]\n       ce-load poll-budget [--changed N] [--pages P]\n       ce-load faults [--count N]\n       ce-load hostile [--count N]");
+            eprintln!("usage: ce-load dispatch [--count N] [--concurrency C]\n       ce-load webhooks [--rate R] [--count N] [--payload-bytes B]\n       ce-load poll [--changed N]\n       ce-load poll-budget [--changed N] [--pages P]\n       ce-load faults [--count N]\n       ce-load hostile [--count N]");
             std::process::exit(2);
         }
     }
@@ -182,7 +189,7 @@ async fn put_item_floor(store: &shared::store::Store, count: usize) -> f64 {
     count as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn webhooks(rate: usize, count: usize) {
+async fn webhooks(rate: usize, count: usize, payload_bytes: usize) {
     let s = served_stack().await;
     let receiver = start_receiver(None, None).await;
     let body = json!({"element": {"key": "one"}, "name": "load", "configuration": {
@@ -221,7 +228,11 @@ async fn webhooks(rate: usize, count: usize) {
             let resp = http
                 .post(&url)
                 .basic_auth("u", Some("p"))
-                .json(&json!({"event": "Client logged", "customerId": format!("c-{i}")}))
+                .json(
+                    &json!({"event": "Client logged", "customerId": format!("c-{i}"),
+                    // Padding to the payload size asked for.
+                    "note": "x".repeat(payload_bytes)}),
+                )
                 .send()
                 .await;
             let ok = resp
@@ -288,6 +299,22 @@ async fn webhooks(rate: usize, count: usize) {
             ids.len()
         )
     );
+    let mut samples = Vec::new();
+    for id in ids.keys().take(50) {
+        let item = s
+            .store
+            .client()
+            .get_item()
+            .table_name(&s.store.tables().notifications)
+            .key("id", aws_sdk_dynamodb::types::AttributeValue::S(id.clone()))
+            .send()
+            .await
+            .expect("a delivered notification is read")
+            .item
+            .expect("the delivered notification exists");
+        samples.push(shared::store::metering::ItemSample::of(&item));
+    }
+    println!("{}", usage::write_units_per_event(&samples));
     eprintln!("measuring the raw conditional-PutItem rate of the same server…");
     let floor = put_item_floor(&s.app.store, 300).await;
     let accepted_rate = accepted.len() as f64 / send_secs;

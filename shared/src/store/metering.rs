@@ -213,6 +213,77 @@ impl Intercept for Meter {
     }
 }
 
+/// An item's size as DynamoDB bills it ("Item sizes and formats", DynamoDB
+/// Developer Guide, docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html):
+/// each attribute's UTF-8 name plus its value; a string its UTF-8 length, a
+/// number about one byte per two significant digits plus one, a binary its
+/// length, a Boolean or null one byte, a list or map 3 bytes plus one per
+/// element plus its elements (and a map's names). Writes cost one unit per
+/// started KB of the larger of the item before and after; strongly
+/// consistent reads one unit per started 4 KB.
+pub fn item_size(
+    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn value_size(value: &aws_sdk_dynamodb::types::AttributeValue) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    match value {
+        V::S(s) => s.len(),
+        V::N(n) => {
+            let digits = n.chars().filter(char::is_ascii_digit).count();
+            digits.div_ceil(2) + 1
+        }
+        V::B(b) => b.as_ref().len(),
+        V::Bool(_) | V::Null(_) => 1,
+        V::L(list) => 3 + list.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        V::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| 1 + k.len() + value_size(v))
+                .sum::<usize>()
+        }
+        V::Ss(set) => set.iter().map(String::len).sum(),
+        V::Ns(set) => set.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+        V::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
+        _ => 0,
+    }
+}
+
+/// A stored item's size, and the part of it that is the attempt log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemSample {
+    pub bytes: usize,
+    pub attempt_log_bytes: usize,
+}
+
+impl ItemSample {
+    pub fn of(
+        item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    ) -> Self {
+        ItemSample {
+            bytes: item_size(item),
+            attempt_log_bytes: item
+                .get("attempt_log")
+                .map(|v| "attempt_log".len() + value_size(v))
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// Write units for an item of `bytes`.
+pub fn write_units(bytes: usize) -> u64 {
+    bytes.div_ceil(1024).max(1) as u64
+}
+
+/// Strongly consistent read units for an item of `bytes`.
+pub fn read_units(bytes: usize) -> u64 {
+    bytes.div_ceil(4096).max(1) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +302,21 @@ mod tests {
         );
         assert_eq!(reported_units(b"{}"), 0.0);
         assert_eq!(reported_units(b"<html>"), 0.0);
+    }
+
+    #[test]
+    fn item_sizes_follow_the_documented_rules() {
+        use aws_sdk_dynamodb::types::AttributeValue as V;
+        let item = std::collections::HashMap::from([
+            ("id".to_string(), V::S("evt_1".into())),
+            ("n".to_string(), V::N("12345".into())),
+            ("ok".to_string(), V::Bool(true)),
+        ]);
+        // id: 2 + 5; n: 1 + (3 + 1); ok: 2 + 1.
+        assert_eq!(item_size(&item), 7 + 5 + 3);
+        assert_eq!(write_units(1024), 1);
+        assert_eq!(write_units(1025), 2);
+        assert_eq!(read_units(4097), 2);
     }
 
     #[test]

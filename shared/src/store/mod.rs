@@ -31,9 +31,14 @@
 //! `by-instance` (a cursor per call). `import_notifications` writes with
 //! BatchWriteItem, unconditionally: fixtures and load tests only.
 //!
+//! The first 24 attempts of a notification are kept in its own
+//! `attempt_log` list (status, latency, first 1 KiB of the response, error),
+//! appended by the completion's UpdateItem (`attempts.rs`).
+//!
 //! **DeliveriesTable** — key `notification_id` (S), `attempt` (N): one item
-//! per delivery attempt (status, latency, first 1 KiB of the response, error),
-//! the delivery log of one event. TTL on `expires_at`.
+//! per delivery attempt past the 24th, or whose completion lost its lease
+//! (and every attempt of notifications from before `attempt_log`). The
+//! delivery log of one event reads both. TTL on `expires_at`.
 //!
 //! **PollStateTable** — key `pk` (S, `instance#<id>`), `sk` (S).
 //! | item (`sk`) | attributes | used for |

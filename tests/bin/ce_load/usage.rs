@@ -82,3 +82,39 @@ impl Usage {
         )
     }
 }
+
+/// Write units per delivered webhook event, computed with DynamoDB's sizing
+/// rules from delivered notification items as stored (moto reports a
+/// constant per call, not units by size). Every write of the notification is
+/// charged at its size after delivery, the largest it has been: rounding
+/// against us. Each write that adds, changes or removes a projected
+/// attribute also writes the index entry (one unit: the projections are
+/// keys, `status` and `attempts`): `by-instance-log` and `by-org-log` on
+/// the ingest put, the claim (`attempts`) and the completion (`status`);
+/// `by-due` on the put and the completion (which removes `pending_shard`).
+/// The three ways to record the attempt are compared.
+pub fn write_units_per_event(items: &[shared::store::metering::ItemSample]) -> String {
+    use shared::store::metering::write_units;
+    if items.is_empty() {
+        return "no delivered items to size".into();
+    }
+    let n = items.len() as f64;
+    let avg = |f: &dyn Fn(&shared::store::metering::ItemSample) -> u64| {
+        items.iter().map(f).sum::<u64>() as f64 / n
+    };
+    let bytes = items.iter().map(|i| i.bytes).sum::<usize>() as f64 / n;
+    let index_writes = 2.0 * 3.0 + 2.0;
+    let inline = avg(&|i| 3 * write_units(i.bytes)) + index_writes;
+    let apart =
+        avg(&|i| 3 * write_units(i.bytes - i.attempt_log_bytes) + write_units(i.attempt_log_bytes))
+            + index_writes;
+    let transaction = avg(&|i| {
+        2 * write_units(i.bytes - i.attempt_log_bytes)
+            + 2 * (write_units(i.bytes - i.attempt_log_bytes) + write_units(i.attempt_log_bytes))
+    }) + index_writes;
+    format!(
+        "write units per delivered event (notification item {bytes:.0} bytes after delivery, sizes by DynamoDB's rules): \
+         attempt in the completion {inline:.1}; attempt as its own PutItem {apart:.1}; \
+         completion and attempt in one transaction {transaction:.1} (each includes {index_writes} index writes)"
+    )
+}
