@@ -394,7 +394,9 @@ async fn a_lease_taken_with_a_stale_clock_is_not_born_expired() {
 /// one version of the poller's chunk in the gap between the poller's marker
 /// read (`seen_versions`) and its transaction: it runs, through the admin's
 /// store, just before the poller's first `TransactWriteItems` that carries
-/// markers is serialized, so DynamoDB cancels that whole transaction.
+/// markers is serialized. A transaction is all or nothing: one failed
+/// condition cancels it whole (`TransactionCanceledException`, API
+/// reference of TransactWriteItems), on DynamoDB as on moto.
 #[derive(Debug, Clone)]
 struct OtherWriterFirst {
     store: Store,
@@ -480,7 +482,11 @@ impl Intercept for OtherWriterFirst {
         })
         .join()
         .expect("the other writer's thread");
-        assert_eq!(stored.ok(), Some(true), "the other writer stored its version");
+        assert_eq!(
+            stored.ok(),
+            Some(true),
+            "the other writer stored its version"
+        );
         *stored_once = Some(version);
         Ok(())
     }
