@@ -4,14 +4,22 @@
 //! the local DynamoDB server.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 
 use ce_tests::vendors::woocommerce::{self, WooStore};
 use ce_tests::{call, served_stack, Stack};
 use chrono::{DateTime, Duration, NaiveDateTime, Timelike, Utc};
 use poller::{poll_instance, PollOutcome};
 use serde_json::{json, Value};
+use shared::events::{Event, EventType, Notification, Source};
 use shared::model::Instance;
+use shared::store::{ObjectVersion, Store};
 
 const INSTANCES: &str = "/elements/api-v2/instances";
 
@@ -380,4 +388,193 @@ async fn a_lease_taken_with_a_stale_clock_is_not_born_expired() {
     let counts = notified(&s, &created["id"]).await;
     assert_eq!(counts.len(), 250);
     assert!(counts.values().all(|&n| n == 1));
+}
+
+/// Another writer (a webhook, or a poller that ran beside this one) storing
+/// one version of the poller's chunk in the gap between the poller's marker
+/// read (`seen_versions`) and its transaction: it runs, through the admin's
+/// store, just before the poller's first `TransactWriteItems` that carries
+/// markers is serialized. A transaction is all or nothing: one failed
+/// condition cancels it whole (`TransactionCanceledException`, API
+/// reference of TransactWriteItems), on DynamoDB as on moto.
+#[derive(Debug, Clone)]
+struct OtherWriterFirst {
+    store: Store,
+    instance: Instance,
+    /// The version the other writer stored, once it has.
+    stored: Arc<Mutex<Option<ObjectVersion>>>,
+}
+
+/// The version a marker `Put` of the poller's transaction claims: its sort
+/// key is `seen#<resource>#<object id>#<modified ms>` (the store's
+/// `marker_sk`; the resource may itself hold a `#`, as `orders#deleted`).
+fn marker_version(sk: &str) -> Option<ObjectVersion> {
+    let rest = sk.strip_prefix("seen#")?;
+    let mut parts = rest.rsplitn(3, '#');
+    let modified_ms = parts.next()?.parse().ok()?;
+    let object_id = parts.next()?.to_string();
+    let resource = parts.next()?.to_string();
+    Some(ObjectVersion {
+        resource,
+        object_id,
+        modified_ms,
+    })
+}
+
+impl Intercept for OtherWriterFirst {
+    fn name(&self) -> &'static str {
+        "OtherWriterFirst"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(tx) = context.input().downcast_ref::<TransactWriteItemsInput>() else {
+            return Ok(());
+        };
+        let markers: Vec<ObjectVersion> = tx
+            .transact_items()
+            .iter()
+            .filter_map(|item| item.put()?.item().get("sk")?.as_s().ok())
+            .filter_map(|sk| marker_version(sk))
+            .collect();
+        // Only a chunk of several versions shows the partial conflict; and
+        // only once, so that the poller's retry of the rest goes through.
+        let mut stored_once = self.stored.lock().unwrap();
+        if markers.len() < 2 || stored_once.is_some() {
+            return Ok(());
+        }
+        let version = markers[markers.len() / 2].clone();
+        let date = DateTime::from_timestamp_millis(version.modified_ms).expect("a marker's date");
+        let event = Event::new(
+            "woocommercerest",
+            "orders",
+            version.object_id.clone(),
+            EventType::Updated,
+            date,
+        );
+        let dedupe = format!("webhook:order.updated:{}", version.object_id);
+        let notification = Notification::batch(
+            self.instance.id,
+            &self.instance.org_id,
+            "woocommercerest",
+            Source::Webhook,
+            vec![event],
+            &json!({"id": version.object_id}).to_string(),
+            &dedupe,
+            10,
+            Utc::now(),
+        )
+        .remove(0);
+        // Interceptors are synchronous: the write runs to its end on a
+        // thread of its own, with its own runtime, before the poller's
+        // transaction is even serialized.
+        let store = self.store.clone();
+        let marked = version.clone();
+        let stored = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(store.put_notification_with_markers(&notification, &[marked]))
+        })
+        .join()
+        .expect("the other writer's thread");
+        assert_eq!(
+            stored.ok(),
+            Some(true),
+            "the other writer stored its version"
+        );
+        *stored_once = Some(version);
+        Ok(())
+    }
+}
+
+/// Two writers met on one chunk: a webhook (or a second poller) stored one
+/// of its ten versions after the poll read the markers and before the
+/// poll's transaction, which DynamoDB then cancelled whole. The poll used to
+/// count the whole chunk as "already notified", losing the nine versions
+/// nobody stored; it now re-reads the markers and stores the rest.
+#[test]
+fn a_partial_marker_conflict_stores_the_rest_of_the_chunk() {
+    // Many handler futures in one debug-build test: a roomier stack.
+    std::thread::Builder::new()
+        .stack_size(32 * 1024 * 1024)
+        .spawn(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(partial_marker_conflict())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+async fn partial_marker_conflict() {
+    let s = served_stack().await;
+    let store = woocommerce::start_store("ck_p", "cs_p").await;
+    let created = s.create(body(&store, "5", true, "polling")).await;
+    let instance = load(&s, &created["id"]).await;
+    let base = Utc::now().with_nanosecond(0).unwrap() + Duration::seconds(2);
+    // Twenty changes: two chunks of ten, two transactions.
+    for id in 1..=20u64 {
+        store.upsert(
+            "orders",
+            id,
+            naive(base + Duration::seconds(id as i64)),
+            naive(base),
+        );
+    }
+    let other = OtherWriterFirst {
+        store: s.store.clone(),
+        instance: instance.clone(),
+        stored: Arc::default(),
+    };
+    // The poller's own client (its IAM user's keys, its refusals recorded),
+    // with the other writer in front of its transactions.
+    let mut poller = s.poller.clone();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        poller
+            .store
+            .client()
+            .config()
+            .to_builder()
+            .interceptor(other.clone())
+            .build(),
+    );
+    poller.store = Store::new(client, poller.store.tables().clone());
+
+    let report = poll_instance(&poller, &instance, base + Duration::seconds(60)).await;
+    assert_eq!(report.outcome, PollOutcome::Completed, "{report:?}");
+    let taken = other
+        .stored
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the other writer ran before the poller's first transaction");
+    let counts = notified(&s, &created["id"]).await;
+    let lost: Vec<u64> = (1..=20u64)
+        .filter(|id| !counts.keys().any(|(o, _)| *o == id.to_string()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "versions lost (the other writer stored order {}): {lost:?}",
+        taken.object_id
+    );
+    assert_eq!(counts.len(), 20, "{counts:?}");
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "every version exactly once, the other writer's included: {counts:?}"
+    );
+    // Counted as the poll saw it: one version already notified (by the
+    // other writer), the other nineteen stored by the poll.
+    assert_eq!(report.already_notified(), 1, "{report:?}");
+    assert_eq!(report.changes(), 19, "{report:?}");
+    // The next poll reads the window again (the overlap) and adds nothing.
+    let again = poll_instance(&s.poller, &instance, base + Duration::seconds(61)).await;
+    assert_eq!(again.notifications(), 0, "{again:?}");
 }
