@@ -132,6 +132,8 @@ impl App {
         shares.org_in_flight = number("DISPATCH_ORG_IN_FLIGHT", shares.org_in_flight)?;
         shares.instance_budget =
             StdDuration::from_secs(number("DISPATCH_INSTANCE_BUDGET_SECONDS", 30)? as u64);
+        // Deliveries in flight per invocation (template: DispatchConcurrency).
+        config.concurrency = number("DISPATCH_CONCURRENCY", config.concurrency)?;
         let app = Self::new(store, settings, config);
         Ok(match spool {
             Some(spool) => app.with_spool(spool),
@@ -499,7 +501,9 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepReport, StoreEr
         .store
         .due_notifications(now, app.config.sweep_scan.max(1))
         .await?;
-    let total = app.config.sweep_batch.max(1) as usize * shared::store::PENDING_SHARDS as usize;
+    // `sweep_batch` per shard read, the old count's shards included.
+    let total =
+        app.config.sweep_batch.max(1) as usize * app.store.due_shards().read_count() as usize;
     let (chosen, deferred) = fair::select(due, &app.config.shares, total);
     let mut report = SweepReport {
         due: chosen.len() + deferred,
