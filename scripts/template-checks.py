@@ -15,6 +15,11 @@ For every function:
   - log retention: an AWS::Logs::LogGroup "/aws/lambda/${Fn}" with RetentionInDays;
   - no wildcard action on a data table in its policies.
 For every table: point-in-time recovery and server-side encryption enabled.
+For every Number parameter: a range (MinValue and MaxValue, or AllowedValues),
+so a capacity knob cannot be set outside what docs/capacity.md calls safe.
+Every function that writes NotificationsTable gets DUE_SHARDS and
+DUE_SHARDS_PREVIOUS from the same parameters as the dispatcher, which sweeps
+by them: a writer on another shard count would strand its notifications.
 """
 import copy
 import os
@@ -138,6 +143,32 @@ def checks(doc):
                 if acts and st.get("Effect") == "Allow" and (on_table or "*" in as_list(st.get("Resource"))):
                     wild.append(f"{acts} on {on_table or '*'}")
         yield not wild, f"{fn}: no wildcard action on a data table" + (f" (found {'; '.join(wild)})" if wild else "")
+    for name, param in doc.get("Parameters", {}).items():
+        if param.get("Type") == "Number":
+            ranged = "AllowedValues" in param or ("MinValue" in param and "MaxValue" in param)
+            yield ranged, f"parameter {name}: a Number with a range (MinValue and MaxValue, or AllowedValues)"
+    global_env = globals_fn.get("Environment", {}).get("Variables", {})
+
+    def env_of(fn):
+        return {**global_env, **(functions[fn].get("Properties", {}).get("Environment", {}) or {}).get(
+            "Variables", {})}
+
+    def writes_notifications(fn):
+        for policy in as_list(functions[fn].get("Properties", {}).get("Policies", [])):
+            for st in as_list(policy.get("Statement", []) if isinstance(policy, dict) else []):
+                acts = set(as_list(st.get("Action", [])))
+                if acts & {"dynamodb:PutItem", "dynamodb:UpdateItem"} and any(
+                        refs(x, "NotificationsTable") and not str(getattr(x, "value", x)).count("/index/")
+                        for x in as_list(st.get("Resource", []))):
+                    return True
+        return False
+
+    sweeper = env_of("DispatcherFunction") if "DispatcherFunction" in functions else {}
+    for fn in functions:
+        if writes_notifications(fn):
+            env = env_of(fn)
+            same = all(var in env and env[var] == sweeper.get(var) for var in ("DUE_SHARDS", "DUE_SHARDS_PREVIOUS"))
+            yield same, f"{fn}: writes NotificationsTable with the dispatcher's DUE_SHARDS and DUE_SHARDS_PREVIOUS"
     for t, r in tables.items():
         p = r.get("Properties", {})
         yield (p.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True,
@@ -163,6 +194,15 @@ def self_test(doc):
         d = copy.deepcopy(doc)
         edit(d["Resources"])
         return run(d, quiet=True)[2]
+
+    def broken_doc(edit):
+        d = copy.deepcopy(doc)
+        edit(d)
+        return run(d, quiet=True)[2]
+
+    def own_shard_count(d):
+        env = d["Resources"]["WebhooksFunction"]["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
+        env["DUE_SHARDS"] = 8
 
     def drop_alarm(metric, fn):
         def edit(r):
@@ -204,7 +244,17 @@ def self_test(doc):
          lambda r: r["NotificationsTable"]["Properties"].pop("SSESpecification"),
          "NotificationsTable: server-side encryption"),
     ]
+    doc_cases = [
+        ("an unbounded Number parameter", lambda d: d["Parameters"]["DueShards"].pop("MaxValue"),
+         "parameter DueShards: a Number with a range"),
+        ("a writer on its own shard count", own_shard_count,
+         "WebhooksFunction: writes NotificationsTable with the dispatcher's DUE_SHARDS"),
+    ]
     passed = failed = 0
+    for what, edit, expected in doc_cases:
+        caught = [f for f in broken_doc(edit) if f.startswith(expected)]
+        print(f"{'ok  ' if caught else 'FAIL'} self-test: {what} is caught")
+        passed, failed = passed + bool(caught), failed + (not caught)
     for what, edit, expected in cases:
         caught = [f for f in broken(edit) if f.startswith(expected)]
         print(f"{'ok  ' if caught else 'FAIL'} self-test: {what} is caught")

@@ -15,6 +15,8 @@ SAM_CLI_TELEMETRY=0 sam validate --lint
 echo "==> template checks beyond lint: DLQs, alarms, log retention, no wildcard on tables, PITR, SSE"
 python3 scripts/template-checks.py --self-test
 python3 scripts/template-checks.py
+echo "==> docs/capacity.md's cost tables are what docs/capacity/inputs.json gives"
+python3 scripts/capacity-cost.py --check
 echo "==> cargo-lambda smoke test (tests/events/)"
 scripts/lambda-smoke.sh
 echo "==> cargo test (DynamoDB at $AWS_ENDPOINT_URL)"

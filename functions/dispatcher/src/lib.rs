@@ -137,6 +137,8 @@ impl App {
         shares.org_in_flight = number("DISPATCH_ORG_IN_FLIGHT", shares.org_in_flight)?;
         shares.instance_budget =
             StdDuration::from_secs(number("DISPATCH_INSTANCE_BUDGET_SECONDS", 30)? as u64);
+        // Deliveries in flight per invocation (template: DispatchConcurrency).
+        config.concurrency = number("DISPATCH_CONCURRENCY", config.concurrency)?;
         let mut app = Self::new(store, settings, config);
         app.instances = InstanceCache::new(
             Staleness::from_env()?,
@@ -513,7 +515,9 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepReport, StoreEr
         .store
         .due_notifications(now, app.config.sweep_scan.max(1))
         .await?;
-    let total = app.config.sweep_batch.max(1) as usize * shared::store::PENDING_SHARDS as usize;
+    // `sweep_batch` per shard read, the old count's shards included.
+    let total =
+        app.config.sweep_batch.max(1) as usize * app.store.due_shards().read_count() as usize;
     let (chosen, deferred) = fair::select(due, &app.config.shares, total);
     let mut report = SweepReport {
         due: chosen.len() + deferred,

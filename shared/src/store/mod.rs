@@ -22,7 +22,7 @@
 //! |---|---|---|
 //! | table | `id` | store once (`attribute_not_exists(id)`), read one event |
 //! | `by-instance` | `instance_id`, `created_key` (`<createdDate>#<id>`) | an instance's event log, newest first, filtered by `status` |
-//! | `by-due` | `pending_shard` (`p0`..`p3`, only while pending), `next_attempt_at` (N, ms) | the retry sweep: pending notifications due now (keys only; owners then by BatchGetItem projected to `id, instance_id, org_id`, for fair shares) |
+//! | `by-due` | `pending_shard` (`p0`..`p<DUE_SHARDS - 1>`, default 4, only while pending; the sweep reads `max(DUE_SHARDS, DUE_SHARDS_PREVIOUS)`), `next_attempt_at` (N, ms) | the retry sweep: pending notifications due now (keys only; owners then by BatchGetItem projected to `id, instance_id, org_id`, for fair shares) |
 //! Items expire through TTL on `expires_at` (30 days). Delivery claims a
 //! notification with a lease (`lease_until`, `lease_owner`); completing an
 //! attempt is conditional on still holding it; completing it as `queued` is
@@ -56,20 +56,24 @@
 mod accounts;
 mod attempts;
 mod attrs;
+mod due_shards;
 mod finders;
 mod instances;
 mod intervals;
+pub mod keys;
 pub mod metering;
 mod notifications;
 mod poll_state;
 
 pub use accounts::{Account, NewAccount};
 pub use attempts::{AttemptRecord, INLINE_ATTEMPTS};
+pub use due_shards::{DueShards, MAX_DUE_SHARDS, PENDING_SHARDS};
 pub use finders::MAX_FINDER_PATHS;
 pub use instances::{OrgUsage, PageCursor, StoreMatches, MAX_INSTANCES_PER_STORE};
 pub use intervals::UNCONFIRMED_MEMBER_GRACE_MINUTES;
 pub use notifications::{
-    Claim, Completion, DueNotification, EventScope, Stored, PENDING_SHARDS, RETENTION_DAYS,
+    Claim, Completion, DueNotification, EventScope, Stored, INLINE_RAW_BYTES, RAW_PART_BYTES,
+    RETENTION_DAYS,
 };
 pub use poll_state::{CursorState, ObjectVersion, PollCheckpoint, MARKER_RETENTION_DAYS};
 
@@ -168,6 +172,8 @@ pub struct Store {
     base: Client,
     meter: metering::RequestMeter,
     tables: Tables,
+    /// The `by-due` shard counts (`DUE_SHARDS`, `DUE_SHARDS_PREVIOUS`).
+    due_shards: DueShards,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -297,6 +303,7 @@ impl Store {
             base: client,
             meter,
             tables,
+            due_shards: DueShards::default(),
         }
     }
 
@@ -310,10 +317,24 @@ impl Store {
         &self.base
     }
 
+    /// The same tables, writing and sweeping `by-due` with these counts.
+    pub fn with_due_shards(mut self, due_shards: DueShards) -> Self {
+        self.due_shards = due_shards;
+        self
+    }
+
+    pub fn due_shards(&self) -> DueShards {
+        self.due_shards
+    }
+
     /// Builds the client from the environment (`AWS_ENDPOINT_URL` points it at
-    /// a local server) and the table names from `*_TABLE` variables.
+    /// a local server), the table names from `*_TABLE` variables and the
+    /// `by-due` shard counts from `DUE_SHARDS` and `DUE_SHARDS_PREVIOUS`.
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, StoreError> {
-        Ok(Self::new(Client::new(sdk), Tables::from_env()?))
+        Ok(
+            Self::new(Client::new(sdk), Tables::from_env()?)
+                .with_due_shards(DueShards::from_env()?),
+        )
     }
 
     /// Opens the connection to DynamoDB during init, so the first request

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use super::attempts::AttemptRecord;
 use super::attrs::{get_n, get_opt_n, get_opt_s, get_s, get_time, n, s, Item};
 use super::instances::PageCursor;
-use super::{classify, Store, StoreError};
+use super::{classify, keys, Store, StoreError};
 use crate::events::{DeliveryStatus, Event, EventFilter, Notification, Source, StoredNotification};
 use crate::model::format_date;
 
@@ -18,16 +18,6 @@ pub const BY_INSTANCE_INDEX: &str = "by-instance-log";
 /// An organization's notifications by creation, projected the same way.
 pub const BY_ORG_INDEX: &str = "by-org-log";
 pub const BY_DUE_INDEX: &str = "by-due";
-
-/// Pending notifications are spread over this many index partitions, so the
-/// retry sweep never reads one hot partition.
-pub const PENDING_SHARDS: u32 = 4;
-
-/// The `by-due` partition of a pending notification, from its id.
-fn pending_shard(id: &str) -> String {
-    let last = id.bytes().last().unwrap_or(b'0');
-    format!("p{}", u32::from(last) % PENDING_SHARDS)
-}
 
 /// How long a notification is kept (DynamoDB TTL on `expires_at`): from its
 /// creation, and again from each moment it is re-queued (replay, recover),
@@ -55,9 +45,7 @@ pub const INLINE_RAW_BYTES: usize = 64 * 1024;
 /// The size of one out-of-line part: well under the item limit.
 pub const RAW_PART_BYTES: usize = 256 * 1024;
 
-fn raw_part_id(id: &str, n: usize) -> String {
-    format!("{id}#raw{n}")
-}
+use super::keys::raw_part_key as raw_part_id;
 
 /// The raw body cut into parts at character boundaries.
 fn raw_parts(raw: &str) -> Vec<&str> {
@@ -86,13 +74,18 @@ fn created_key(created_at: DateTime<Utc>, id: &str) -> String {
     format!("{}#{id}", format_date(created_at))
 }
 
-fn to_item(notification: &Notification, status: DeliveryStatus) -> Item {
+/// The item of a new notification; pending ones are written to one of
+/// `due_shards` `by-due` partitions.
+fn to_item(notification: &Notification, status: DeliveryStatus, due_shards: u32) -> Item {
     let nt = notification;
     let out_of_line = nt.raw.len() > INLINE_RAW_BYTES;
     let mut item = Item::from([
         ("id".into(), s(&nt.id)),
-        ("instance_id".into(), s(nt.instance_id.to_string())),
-        ("org_id".into(), s(&nt.org_id)),
+        (
+            "instance_id".into(),
+            s(keys::instance_log_partition(nt.instance_id)),
+        ),
+        ("org_id".into(), s(keys::org_log_partition(&nt.org_id))),
         ("element_key".into(), s(&nt.element_key)),
         ("source".into(), s(nt.source.as_str())),
         ("status".into(), s(status.as_str())),
@@ -110,7 +103,10 @@ fn to_item(notification: &Notification, status: DeliveryStatus) -> Item {
             "next_attempt_at".into(),
             n(nt.created_at.timestamp_millis()),
         ),
-        ("pending_shard".into(), s(pending_shard(&nt.id))),
+        (
+            "pending_shard".into(),
+            s(keys::due_shard(&nt.id, due_shards)),
+        ),
         (
             "expires_at".into(),
             n((nt.created_at + Duration::days(RETENTION_DAYS)).timestamp()),
@@ -239,7 +235,11 @@ impl Store {
     pub(crate) fn notification_put(&self, notification: &Notification) -> Result<Put, StoreError> {
         Put::builder()
             .table_name(&self.tables.notifications)
-            .set_item(Some(to_item(notification, DeliveryStatus::Pending)))
+            .set_item(Some(to_item(
+                notification,
+                DeliveryStatus::Pending,
+                self.due_shards.write_count(),
+            )))
             .condition_expression("attribute_not_exists(id)")
             .build()
             .map_err(|e| StoreError::Config(e.to_string()))
@@ -257,7 +257,11 @@ impl Store {
                 .client
                 .put_item()
                 .table_name(&self.tables.notifications)
-                .set_item(Some(to_item(single, DeliveryStatus::Pending)))
+                .set_item(Some(to_item(
+                    single,
+                    DeliveryStatus::Pending,
+                    self.due_shards.write_count(),
+                )))
                 .condition_expression("attribute_not_exists(id)")
                 .send()
                 .await
@@ -268,7 +272,11 @@ impl Store {
                 for notification in many {
                     let put = Put::builder()
                         .table_name(&self.tables.notifications)
-                        .set_item(Some(to_item(notification, DeliveryStatus::Pending)))
+                        .set_item(Some(to_item(
+                            notification,
+                            DeliveryStatus::Pending,
+                            self.due_shards.write_count(),
+                        )))
                         .condition_expression("attribute_not_exists(id)")
                         .build()
                         .map_err(|e| StoreError::Config(e.to_string()))?;
@@ -635,7 +643,9 @@ impl Store {
         scan_per_shard: usize,
     ) -> Result<Vec<DueNotification>, StoreError> {
         let mut ids = Vec::new();
-        for shard in 0..PENDING_SHARDS {
+        // Every shard a writer may have used, the old count's too: a pending
+        // notification keeps its shard until it leaves `pending`.
+        for shard in 0..self.due_shards.read_count() {
             let mut start = None;
             let mut read = 0usize;
             loop {
@@ -646,7 +656,7 @@ impl Store {
                     .table_name(&self.tables.notifications)
                     .index_name(BY_DUE_INDEX)
                     .key_condition_expression("pending_shard = :p AND next_attempt_at <= :now")
-                    .expression_attribute_values(":p", s(format!("p{shard}")))
+                    .expression_attribute_values(":p", s(keys::due_shard_name(shard)))
                     .expression_attribute_values(":now", n(now.timestamp_millis()))
                     .limit(page.max(1))
                     .set_exclusive_start_key(start)
@@ -763,7 +773,11 @@ impl Store {
             .expression_attribute_values(":next", n(now.timestamp_millis()))
             .expression_attribute_values(":exp", n(retention_from(now)))
             .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":shard", s(pending_shard(id)))
+            // Re-queued under the current count, wherever it was before.
+            .expression_attribute_values(
+                ":shard",
+                s(keys::due_shard(id, self.due_shards.write_count())),
+            )
             .expression_attribute_values(":now", s(format_date(now)))
             .expression_attribute_values(":o", s(org_id))
             .expression_attribute_values(":i", s(instance_id.to_string()));
@@ -934,7 +948,7 @@ impl Store {
             let mut requests: Vec<WriteRequest> = chunk
                 .iter()
                 .map(|nt| {
-                    let mut item = to_item(nt, status);
+                    let mut item = to_item(nt, status, self.due_shards.write_count());
                     if status != DeliveryStatus::Pending {
                         item.remove("pending_shard");
                     }

@@ -13,13 +13,7 @@ use crate::events::Notification;
 /// any overlap between poll windows.
 pub const MARKER_RETENTION_DAYS: i64 = 7;
 
-fn pk(instance_id: u64) -> String {
-    format!("instance#{instance_id}")
-}
-
-fn marker_sk(resource: &str, object_id: &str, modified_ms: i64) -> String {
-    format!("seen#{resource}#{object_id}#{modified_ms}")
-}
+use super::keys::{marker_sort_key as marker_sk, poll_state_partition as pk};
 
 pub use crate::events::ObjectVersion;
 
