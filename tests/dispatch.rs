@@ -547,17 +547,35 @@ async fn the_stream_trigger_delivers_new_pending_notifications() {
     let r = receiver().await;
     let inst = instance(&s, &r.url).await;
     let id = event(&s, &inst, "cust-11").await;
+    let other = event(&s, &inst, "cust-12").await;
     let record = |seq: &str, id: &str, status: &str| {
         json!({"eventID": format!("ev-{seq}"), "eventName": "INSERT", "dynamodb": {
             "Keys": {"id": {"S": id}}, "SequenceNumber": seq,
-            "NewImage": {"id": {"S": id}, "status": {"S": status}}}})
+            "NewImage": {"id": {"S": id}, "status": {"S": status}, "schedule_pos": {"N": "0"}}}})
     };
+    // A claim's own record (a lease owner) and a scheduled retry
+    // (schedule_pos > 0) are not attempted from the stream (issue 17: each
+    // would be a refused claim); the template's filter drops them on AWS.
+    let mut claimed = record("103", &other, "pending");
+    claimed["dynamodb"]["NewImage"]["lease_owner"] = json!({"S": "someone"});
+    let mut retry = record("104", &other, "pending");
+    retry["dynamodb"]["NewImage"]["schedule_pos"] = json!({"N": "1"});
     let batch = json!({"Records": [record("100", &id, "pending"), record("101", "evt_unknown", "pending"),
-                                   record("102", &id, "delivered")]});
+                                   record("102", &id, "delivered"), claimed, retry]});
+    let before = s.dispatcher.store.meter().snapshot();
     let result = dispatcher::handle_stream(&s.dispatcher, &batch).await;
     assert_eq!(result, json!({"batchItemFailures": []}));
     assert_eq!(r.received().len(), 1);
     assert_eq!(status_of(&s, &id).await, DeliveryStatus::Delivered);
+    assert_eq!(status_of(&s, &other).await, DeliveryStatus::Pending);
+    // Two claims (one refused: no such notification) and one completion.
+    let spent = s.dispatcher.store.meter().snapshot().since(&before);
+    assert_eq!(
+        spent.operations["UpdateItem"].requests,
+        3,
+        "{}",
+        spent.summary()
+    );
 
     // With the state store down, the record is reported back for a retry.
     let dead = dispatcher::App::new(
@@ -777,7 +795,7 @@ async fn the_stream_path_gives_a_hanging_tenant_only_its_share() {
         let stored = id.to_string();
         json!({"eventID": format!("ev-{seq}"), "eventName": "INSERT", "dynamodb": {
             "Keys": {"id": {"S": stored}}, "SequenceNumber": seq.to_string(),
-            "NewImage": {"id": {"S": id}, "status": {"S": "pending"},
+            "NewImage": {"id": {"S": id}, "status": {"S": "pending"}, "schedule_pos": {"N": "0"},
                          "instance_id": {"S": inst["id"].to_string()},
                          "org_id": {"S": if inst == &x { "org-x" } else { "org-y" }}}}})
     };

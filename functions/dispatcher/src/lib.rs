@@ -603,7 +603,12 @@ pub async fn handle_stream(app: &App, event: &Value) -> Value {
                 .as_str()
                 .or_else(|| r["eventID"].as_str())?;
             let image = &r["dynamodb"]["NewImage"];
-            let pending = image["status"]["S"].as_str() == Some(DeliveryStatus::Pending.as_str());
+            // The event source's filter (template.yaml), applied here too
+            // for the local stream reader: new or re-queued pending
+            // notifications, not a claim's own record nor a scheduled retry.
+            let pending = image["status"]["S"].as_str() == Some(DeliveryStatus::Pending.as_str())
+                && image.get("lease_owner").is_none()
+                && image["schedule_pos"]["N"].as_str() == Some("0");
             let id = r["dynamodb"]["Keys"]["id"]["S"].as_str()?;
             // Owners from the new image; a record without them is its own
             // owner (instance 0 is never allocated), so it is still attempted.
