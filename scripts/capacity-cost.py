@@ -5,8 +5,8 @@
   capacity-cost.py --check    # exit 1 when docs/capacity.md does not hold exactly what this prints
 
 Every figure is a formula over docs/capacity/inputs.json: the requests and
-capacity units each path makes per event (read from the code; issue 17 will
-measure them), Lambda time and memory, and AWS's list prices. Nothing is
+capacity units each path makes per event (requests measured by the
+stores' meters, issue 17; units by DynamoDB's sizing rules), Lambda time and memory, and AWS's list prices. Nothing is
 rounded down: capacity units round up per item as DynamoDB bills them, and
 costs are printed rounded up to the cent.
 """
@@ -42,6 +42,8 @@ class Event:
         s = self.s
         return {
             "notification": self.notification_bytes,
+            # The completion writes the item with its attempt log entry.
+            "notification_with_attempt": self.notification_bytes + s["delivery_record_bytes"],
             "instance": s["instance_item_bytes"],
             "delivery_record": s["delivery_record_bytes"],
             "marker": s["marker_bytes"],
@@ -133,8 +135,10 @@ def cost_per_million(inputs, ev):
         gbs += lambda_gb_s(inputs, "webhook_ingest", "webhooks")
     else:
         gbs += lambda_gb_s(inputs, "poll_notification", "poller") / ev.per_n
-    invocations += 2 / ev.per_n
-    gbs += (lambda_gb_s(inputs, "delivery", "dispatcher") + lambda_gb_s(inputs, "stream_reentry", "dispatcher")) / ev.per_n
+    # The dispatcher: one invocation per new notification's stream record
+    # (the claim's own record is filtered out by the event source, issue 17).
+    invocations += 1 / ev.per_n
+    gbs += lambda_gb_s(inputs, "delivery", "dispatcher") / ev.per_n
     c["Lambda"] = invocations * p["lambda_requests_per_million"] + gbs * m * p["lambda_arm64_gb_second"]
     c["API Gateway (HTTP API)"] = 0.0
     if ev.source == "webhook":
