@@ -208,9 +208,9 @@ async fn webhooks(rate: usize, count: usize, payload_bytes: usize) {
     let sdk = shared::store::sdk_config_from_env().await;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stream = tokio::spawn(ce_local::triggers::run_stream(
-        s.app.store.client().clone(),
+        s.store.client().clone(),
         aws_sdk_dynamodbstreams::Client::new(&sdk),
-        s.app.store.tables().notifications.clone(),
+        s.store.tables().notifications.clone(),
         std::sync::Arc::new(s.dispatcher.clone()),
         stop_rx,
     ));
@@ -316,7 +316,7 @@ async fn webhooks(rate: usize, count: usize, payload_bytes: usize) {
     }
     println!("{}", usage::write_units_per_event(&samples));
     eprintln!("measuring the raw conditional-PutItem rate of the same server…");
-    let floor = put_item_floor(&s.app.store, 300).await;
+    let floor = put_item_floor(&s.store, 300).await;
     let accepted_rate = accepted.len() as f64 / send_secs;
     // Ingest plus delivery: from the first webhook sent until the last
     // callback arrived, with nothing left pending.

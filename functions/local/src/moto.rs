@@ -34,7 +34,20 @@ pub fn free_port() -> Result<u16, MotoError> {
 impl MotoServer {
     pub async fn start() -> Result<Self, MotoError> {
         let port = free_port()?;
-        let mut command = Command::new("moto_server");
+        // The repository's launcher when it is there (a checkout): the same
+        // moto, with its memory leak and per-request routing cost fixed
+        // (scripts/moto-iam.py), and no IAM enforcement for `make run`.
+        let launcher =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/moto-iam.py");
+        let mut command = if launcher.is_file() {
+            let mut c = Command::new("python3");
+            c.arg(&launcher)
+                .arg("server")
+                .env("INITIAL_NO_AUTH_ACTION_COUNT", "inf");
+            c
+        } else {
+            Command::new("moto_server")
+        };
         command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())

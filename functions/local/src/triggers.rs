@@ -18,6 +18,11 @@ use tokio::sync::watch;
 /// shard about four times a second.
 pub const STREAM_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// Records per dispatcher call: the template's `StreamBatchSize` default.
+/// Without a limit a backlog came back as one batch of up to 1,000 records,
+/// and all but one fair share of it was left to the minute's sweep.
+pub const STREAM_BATCH_SIZE: i32 = 25;
+
 /// How often the shard list is read again (new shards are rare: DynamoDB
 /// rolls a stream's shards over about every four hours).
 const SHARD_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
@@ -63,7 +68,13 @@ pub async fn run_stream(
             let Some(current) = iterator.clone() else {
                 continue;
             };
-            match streams.get_records().shard_iterator(current).send().await {
+            match streams
+                .get_records()
+                .shard_iterator(current)
+                .limit(STREAM_BATCH_SIZE)
+                .send()
+                .await
+            {
                 Ok(out) => {
                     *iterator = out.next_shard_iterator().map(str::to_string);
                     let records: Vec<Value> = out.records().iter().map(record_json).collect();
