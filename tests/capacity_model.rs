@@ -153,6 +153,12 @@ fn ops_of(inputs: &Value, path: &str, payload: usize) -> Vec<Op> {
                 Value::Number(x) => x.as_f64().unwrap(),
                 Value::String(u) => match u.as_str() {
                     "notification" => bytes(size("notification_overhead_bytes") + payload as f64),
+                    // The completion writes the item with its attempt log entry.
+                    "notification_with_attempt" => bytes(
+                        size("notification_overhead_bytes")
+                            + payload as f64
+                            + size("delivery_record_bytes"),
+                    ),
                     "delivery_record" => bytes(size("delivery_record_bytes")),
                     "marker" => bytes(size("marker_bytes")),
                     "instance" => bytes(size("instance_item_bytes")),
