@@ -202,7 +202,15 @@ async fn attempt_in_span(app: &App, id: &str, now: DateTime<Utc>) -> Result<Outc
     };
     let n = &claim.stored.notification;
     shared::logging::record_instance(n.instance_id);
-    let instance = match app.instances.get(&app.store, n.instance_id).await? {
+    let mut record = app.instances.get(&app.store, n.instance_id).await?;
+    if record.as_ref().is_some_and(|r| r.events_paused.is_some()) {
+        // A pause read from the cache may have been lifted by a recover
+        // since: read again before holding the notification back. (Without
+        // this, every attempt after a recover ran the conditional queueing
+        // on a stale pause, and concurrent ones conflicted.)
+        record = app.instances.refresh(&app.store, n.instance_id).await?;
+    }
+    let instance = match record {
         Some(record) => match record.open(&app.settings.secrets) {
             Ok(instance) => Some(instance),
             Err(e) => {
