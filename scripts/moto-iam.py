@@ -241,6 +241,8 @@ def serve(argv):
     cheap_transaction_backups()
     cheap_request_routing()
     quiet_request_log()
+    import moto_fast  # plain JSON for item operations (scripts/moto_fast.py)
+    moto_fast.install()
 
     # SQS authorizes a batch call as its single action (no sqs:*Batch in IAM);
     # moto asks for sqs:DeleteMessageBatch. Its resource (the queue ARN) is moto's.

@@ -17,6 +17,8 @@ python3 scripts/template-checks.py --self-test
 python3 scripts/template-checks.py
 echo "==> docs/capacity.md's cost tables are what docs/capacity/inputs.json gives"
 python3 scripts/capacity-cost.py --check
+echo "==> moto answers the same with scripts/moto_fast.py's fast paths as without"
+python3 scripts/moto-fast-check.py
 echo "==> cargo-lambda smoke test (tests/events/)"
 scripts/lambda-smoke.sh
 echo "==> cargo test (DynamoDB at $AWS_ENDPOINT_URL)"
