@@ -12,6 +12,7 @@ malformed (never kept). Every answer, status and body, must be equal.
 Prints 'moto fast paths: N passed, N failed'; exits 1 on any failure.
 """
 import json
+import re
 import os
 import socket
 import subprocess
@@ -58,6 +59,7 @@ def server_log(proc):
 
 def call(endpoint, action, body):
     """One raw DynamoDB call: (status, parsed body without request-specific fields)."""
+    body = {k: v for k, v in body.items() if v is not None}
     req = urllib.request.Request(endpoint + "/", data=json.dumps(body).encode(), method="POST", headers={
         "Content-Type": "application/x-amz-json-1.0",
         "X-Amz-Target": f"DynamoDB_20120810.{action}",
@@ -113,6 +115,12 @@ def corpus():
     yield "GetItem", {"TableName": t, "Key": {"id": S("missing")}}
     yield "GetItem", {"TableName": t, "Key": {"id": S("i3")}, "ProjectionExpression": "#s, m.l[1], n",
                       "ExpressionAttributeNames": {"#s": "status"}}
+    # Plain names, a NULL before a map (moto's merge drops it), one missing, one twice.
+    yield "GetItem", {"TableName": t, "Key": {"id": S("i3")}, "ProjectionExpression": "z, m, #s, missing, z, ss",
+                      "ExpressionAttributeNames": {"#s": "status"}}
+    yield "Query", {"TableName": t, "IndexName": "by-g", "KeyConditionExpression": "g = :g",
+                    "ExpressionAttributeValues": {":g": S("g0")}, "ProjectionExpression": "r, id, #s",
+                    "ExpressionAttributeNames": {"#s": "status"}}
     claim = "SET lease_owner = :lo, attempts = attempts + :one"
     for i, ret in enumerate(["ALL_NEW", "UPDATED_NEW", "ALL_OLD", "UPDATED_OLD", "NONE", "ALL_NEW"]):
         # The same expression each time: parsed once, then from the cache.
@@ -125,7 +133,7 @@ def corpus():
                          "ConditionExpression": "lease_owner = :other",
                          "ExpressionAttributeValues": {":other": S("nobody"), ":lo": S("x"), ":one": N(1)},
                          "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
-    done = ("SET #st = :st, log = list_append(if_not_exists(log, :none), :entry) "
+    done = ("SET #st = :st, alog = list_append(if_not_exists(alog, :none), :entry) "
             "REMOVE lease_owner, g")
     for i in range(3):
         yield "UpdateItem", {"TableName": t, "Key": {"id": S(f"i{i}")}, "UpdateExpression": done,
@@ -139,6 +147,19 @@ def corpus():
         yield "UpdateItem", {"TableName": t, "Key": {"id": S("i1")}, "UpdateExpression": "SET = :v",
                              "ExpressionAttributeValues": {":v": N(1)}}
     yield "UpdateItem", {"TableName": t, "Key": {"id": S("i1")}, "UpdateExpression": "SET a = :missing"}
+    # What the validator's walks check and compute, errors first (each must
+    # be the same error as moto's own walk raises).
+    for expression in ["SET a = :v SET b = :v", "SET a = :v REMOVE b REMOVE c", "SET a = :v, a = :v",
+                       "SET m.k = :v REMOVE m", "SET #n = :v, #n = :v", "SET id = :v", "ADD g :v",
+                       "SET m.k = :v, m.n = :w, l = list_append(l, :l) ADD ns :ns DELETE ss :ss REMOVE t",
+                       "SET n = n + :w, r = if_not_exists(nothing, :w) - :w, m.l[0] = :v",
+                       "SET m.missing.deeper = :v", "SET l[5] = :v"]:
+        values = {":v": S("v"), ":w": N(2), ":l": {"L": [N(9)]}, ":ns": {"NS": ["7"]}, ":ss": {"SS": ["a"]}}
+        yield "UpdateItem", {"TableName": t, "Key": {"id": S("i4")}, "UpdateExpression": expression,
+                             "ExpressionAttributeNames": {"#n": "n"} if "#n" in expression else None,
+                             "ExpressionAttributeValues": {k: v for k, v in values.items()
+                                                           if re.search(re.escape(k) + r"\b", expression)},
+                             "ReturnValues": "ALL_NEW"}
     yield "UpdateItem", {"TableName": t, "Key": {"id": S("bin")}, "UpdateExpression": "SET b2 = :b",
                          "ExpressionAttributeValues": {":b": {"B": "BQY="}}, "ReturnValues": "ALL_NEW"}
     yield "Query", {"TableName": t, "IndexName": "by-g", "KeyConditionExpression": "g = :g AND r <= :r",

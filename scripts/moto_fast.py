@@ -1,45 +1,28 @@
-"""Fast paths through moto 5.2.1's DynamoDB handler, same bytes on the wire.
+"""Fast paths through moto 5.2.1's DynamoDB, for the local stack and the tests.
 
-moto 5.2.1 turns every DynamoDB request body into parameters with a
-botocore-shape parser (`BaseResponse.parse_parameters`, moto/core/responses.py)
-and every answer into JSON with a botocore-shape serializer
-(`BaseResponse.serialized` and `ActionResult.execute_result`, same file;
-`BaseJSONSerializer`, moto/core/serialize.py). Both walk the operation's shape
-member by member, and for an item that is every attribute of every value.
-Profiled with py-spy during `ce-load webhooks` and `ce-load dispatch`, the
-serializer alone was about a fifth of the server's time, and a claim's
-`ReturnValues=ALL_NEW` item the most of it.
+Each patch below is a faster way to give the answer moto gives: it cites the
+moto function it replaces and says why the result is the same. They were
+found by profiling moto's server (py-spy, and cProfile in process) under
+`ce-load dispatch` and `ce-load webhooks`; docs/benchmarks.md has the
+figures. scripts/moto-fast-check.py, run by `make test`, sends one corpus of
+calls to moto with and without them and requires equal answers.
 
-DynamoDB speaks the AWS JSON 1.0 protocol, in which an item operation's
-request and answer are plain JSON: the shapes add nothing but blobs (base64
-on the wire, bytes in moto) and timestamps, and item operations carry no
-timestamps. So for the operations below:
-- a request body with no binary attribute (`"B"` or `"BS"` as a key) is read
-  with `json.loads`, which is what the shape parser yields for it;
-- an answer is written with `json.dumps`, keeping only the operation's
-  output members and dropping members that are None, as the shape serializer
-  does; any value `json` cannot write (bytes) falls back to moto's own
-  serializer.
-Errors, every other operation and every other service keep moto's paths.
+- `plain_json_item_operations`: request parameters and answers of item
+  operations as plain JSON instead of moto's botocore-shape parser and
+  serializer (about a fifth of the server's time before).
+- `list_handler_methods_once`: the handler's method names, listed with
+  `inspect` on every request before.
+- `parse_update_expressions_once`: update expressions parsed once per text,
+  the validator's copy made from a pickle, and its ten tree walks without
+  per-node map building, slow isinstance checks, or quadratic checks (most
+  of an UpdateItem's cost before).
+- `sort_by_cast_values_once` and `project_named_attributes_alone`: a Query
+  on an index (the sweep's `by-due`) sorts and projects without rebuilding
+  each value per comparison or the whole item per projected name.
 
-Update expressions, whose handling was most of what an UpdateItem cost once
-the serializer was out of the way (cProfile of `update_item`, moto/dynamodb/
-models/__init__.py):
-- `UpdateExpressionParser.make` (moto/dynamodb/parsing/expressions.py) runs
-  twice per UpdateItem, in the handler and in the backend, on the same text.
-  Its tree is only read there (`find_clauses`), and the validator works on a
-  copy (`Validator.__init__`, moto/dynamodb/parsing/validators.py, deep-copies
-  it), so each distinct expression is parsed once; a failed parse is not kept.
-- that copy is made from the parsed tree's pickle, which builds the same tree
-  in about half the time of `copy.deepcopy`.
-- each of the validator's ten tree walks asked its processor for a new
-  `_processing_map()` dict once per node, twice (`DepthFirstTraverser.
-  nodes_to_be_processed` and `process`, moto/dynamodb/parsing/ast_nodes.py);
-  the map of one processor does not change, so it is built once per walk.
-
-`MOTO_FAST_VERIFY=1` runs moto's own parser and serializer beside each fast
-path and answers 500 on any difference (`self_test` does it on a corpus; the
-whole test suite can run that way). `MOTO_FAST=0` turns the fast paths off.
+`MOTO_FAST=0` turns them all off. `MOTO_FAST_VERIFY=1` also runs moto's own
+parser and serializer beside the plain-JSON path and answers 500 on any
+difference, so that a whole test run can check it.
 """
 import json
 import os
@@ -70,16 +53,45 @@ def without_none(value):
 
 
 def install(verify=None):
-    """Patches moto's DynamoHandler; returns False when turned off."""
+    """Applies every patch; returns False when MOTO_FAST=0 turns them off."""
     if os.environ.get("MOTO_FAST", "1") == "0":
         return False
     if verify is None:
         verify = os.environ.get("MOTO_FAST_VERIFY") == "1"
+    plain_json_item_operations(verify)
+    list_handler_methods_once()
+    parse_update_expressions_once()
+    sort_by_cast_values_once()
+    project_named_attributes_alone()
+    return True
 
+
+def plain_json_item_operations(verify):
+    """Item operations' requests and answers as plain JSON.
+
+    moto turns every DynamoDB request body into parameters with a
+    botocore-shape parser (`BaseResponse.parse_parameters`,
+    moto/core/responses.py) and every answer into JSON with a botocore-shape
+    serializer (`BaseResponse.serialized`, same file; `BaseJSONSerializer`,
+    moto/core/serialize.py). Both walk the operation's shape member by
+    member, and for an item that is every attribute of every value: a claim's
+    `ReturnValues=ALL_NEW` item was most of its serializing.
+
+    DynamoDB speaks the AWS JSON 1.0 protocol, in which an item operation's
+    request and answer are plain JSON: the shapes add nothing but blobs
+    (base64 on the wire, bytes in moto) and timestamps, and item operations
+    carry no timestamps. So for FAST_ACTIONS:
+    - a request body with no binary attribute (`"B"` or `"BS"` as a key) is
+      read with `json.loads`, which is what the shape parser yields for it;
+    - an answer is written with `json.dumps`, keeping only the operation's
+      output members and dropping members that are None, as the shape
+      serializer does; a value `json` cannot write (bytes) falls back to
+      moto's serializer.
+    Errors, other operations and other services keep moto's paths.
+    """
     from moto.core.responses import ActionResult, BaseResponse
-    from moto.core import utils as core_utils
-    from moto.core import responses as core_responses
-    from moto.dynamodb.responses import DynamoHandler
+    from moto.core.utils import get_service_model
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
     shaped_parse = BaseResponse.parse_parameters
     shaped_serialized = BaseResponse.serialized
@@ -106,7 +118,7 @@ def install(verify=None):
     def serialized(self, action_result):
         action = self._get_action()
         result = action_result.result
-        if (action in FAST_ACTIONS and type(action_result) in FAST_RESULTS
+        if (action in FAST_ACTIONS and type(action_result) in (ActionResult, DynamoResult)
                 and isinstance(result, dict)):
             members = output_members(action)
             try:
@@ -126,10 +138,6 @@ def install(verify=None):
                 return 200, headers, body
         return shaped_serialized(self, action_result)
 
-    from moto.dynamodb.responses import DynamoResult
-    FAST_RESULTS = (ActionResult, DynamoResult)
-
-    from moto.core.utils import get_service_model
     members_of = {}
 
     def output_members(action):
@@ -144,10 +152,15 @@ def install(verify=None):
     DynamoHandler.parse_parameters = parse_parameters
     DynamoHandler.serialized = serialized
 
-    # `BaseResponse.call_action` lists the handler's methods with
-    # `inspect.getmembers` on every request (moto/core/utils.py,
-    # `method_names_from_class`); a class's methods do not change while the
-    # server runs, so each class is listed once.
+
+def list_handler_methods_once():
+    """`BaseResponse.call_action` lists the handler's methods with
+    `inspect.getmembers` on every request (moto/core/utils.py,
+    `method_names_from_class`); a class's methods do not change while the
+    server runs, so each class is listed once."""
+    from moto.core import responses as core_responses
+    from moto.core import utils as core_utils
+
     listed = {}
     names_of = core_utils.method_names_from_class
 
@@ -159,9 +172,38 @@ def install(verify=None):
 
     core_utils.method_names_from_class = method_names_from_class
     core_responses.method_names_from_class = method_names_from_class
-    parse_update_expressions_once()
-    sort_by_cast_values_once()
-    return True
+
+
+def project_named_attributes_alone():
+    """`Item.project` (moto/dynamodb/models/dynamo_type.py) converts the whole
+    item to plain JSON (`to_regular_json`) once per projected path, then keeps
+    that path. A Query on an index projects every result onto the index's
+    keys this way (`SecondaryIndex.project`, moto/dynamodb/models/table.py):
+    for the sweep's `by-due` (KEYS_ONLY, three names) that was three whole
+    conversions per item. A path that is one plain name (no nesting, no
+    `[n]`) is converted alone here, and merged exactly as moto merges it
+    (`merge_dicts`, whose quirks stay); any other projection is moto's."""
+    import re
+
+    from botocore.utils import merge_dicts
+    from moto.dynamodb.models import dynamo_type
+
+    Item = dynamo_type.Item
+    moto_project = Item.project
+    list_index = re.compile(r"(.+)\[(\d+)\]$")  # what find_nested_key reads as an index
+
+    def project(self, projection_expressions):
+        if not all(len(path) == 1 and not list_index.match(path[0]) for path in projection_expressions):
+            return moto_project(self, projection_expressions)
+        result = {}
+        for (name,) in projection_expressions:
+            attribute = self.attrs.get(name)
+            if attribute is not None:
+                merge_dicts(result, {name: dynamo_type.deserializer.deserialize(attribute.to_regular_json())})
+        return Item(hash_key=self.hash_key, range_key=self.range_key,
+                    attrs=dynamo_type.serializer.serialize(result)["M"])
+
+    Item.project = project
 
 
 class SortKey:
@@ -228,7 +270,21 @@ def sort_by_cast_values_once():
 
 
 def parse_update_expressions_once(limit=1024):
-    """See the module's notes on update expressions."""
+    """Update expressions: most of what an UpdateItem cost once the
+    serializer was out of the way (cProfile of `DynamoDBBackend.update_item`,
+    moto/dynamodb/models/__init__.py).
+
+    - `UpdateExpressionParser.make` (moto/dynamodb/parsing/expressions.py)
+      runs twice per UpdateItem, in the handler and in the backend, on the
+      same text. Its tree is only read there (`find_clauses`), and the
+      validator works on a copy (`Validator.__init__`, moto/dynamodb/parsing/
+      validators.py, deep-copies it), so each distinct text is parsed once
+      (at most `limit` kept); a failed parse is not kept.
+    - That copy is made from the parsed tree's pickle, which builds the same
+      tree in about half the time of `copy.deepcopy`.
+    - The validator's walks (`DepthFirstTraverser`, moto/dynamodb/parsing/
+      ast_nodes.py) are below.
+    """
     import copy
     import pickle
     import threading
@@ -263,22 +319,88 @@ def parse_update_expressions_once(limit=1024):
 
     traverser = ast_nodes.DepthFirstTraverser
 
+    # Each walk asked its processor for a new `_processing_map()` dict once
+    # per node, twice (`nodes_to_be_processed` and `process`); one walk's map
+    # does not change, so it is built once per walk.
     def processing_map(self):
         cached = self.__dict__.get("_fast_processing_map")
         if cached is None:
             cached = self.__dict__["_fast_processing_map"] = self._processing_map()
         return cached
 
-    def nodes_to_be_processed(self):
-        kinds = self.__dict__.get("_fast_kinds")
-        if kinds is None:
-            kinds = self.__dict__["_fast_kinds"] = tuple(processing_map(self))
-        return kinds
+    # A walk's map has the same classes as keys every time (each
+    # `_processing_map` returns a literal), so which key a node class
+    # matches first is looked up once per walk class and node class.
+    first_key = {}
+
+    def processor_for(self, kind):
+        """The processor `process` picks for a node of class `kind` (the first
+        key, in the map's order, that it is an instance of), or None."""
+        walk_kind = (type(self), kind)
+        try:
+            key = first_key[walk_kind]
+        except KeyError:
+            key = first_key[walk_kind] = next(
+                (k for k in processing_map(self) if issubclass(kind, k)), None)
+        return None if key is None else processing_map(self)[key]
 
     def process(self, node):
-        for class_key, processor in processing_map(self).items():
-            if isinstance(node, class_key):
-                return processor(node)
+        processor = processor_for(self, type(node))
+        if processor is not None:
+            return processor(node)
 
-    traverser.nodes_to_be_processed = nodes_to_be_processed
+    # `traverse_node_recursively` as in ast_nodes.py, with its isinstance
+    # checks (against ABCs, slow) answered once per node class: whether a
+    # value is a Node, and whether this walk processes it, depend on its
+    # class only (nothing registers virtual subclasses).
+    is_node = {}
+
+    def traverse_node_recursively(self, node, child_id=-1):
+        kind = type(node)
+        node_kind = is_node.get(kind)
+        if node_kind is None:
+            node_kind = is_node[kind] = issubclass(kind, ast_nodes.Node)
+        if node_kind:
+            parent_node = node.parent
+            if node.children is not None:
+                for i, child_node in enumerate(node.children):
+                    self.pre_processing_of_child(node, i)
+                    self.traverse_node_recursively(child_node, i)
+            processor = processor_for(self, kind)
+            if processor is not None:
+                node = processor(node)
+                node.parent = parent_node
+                if parent_node:
+                    parent_node.children[child_id] = node
+        return node
+
     traverser.process = process
+    traverser.traverse_node_recursively = traverse_node_recursively
+
+    # Two of the walks check every node whose class is an `UpdateExpression`
+    # (most nodes of the tree) by collecting the clauses or actions under it
+    # (`find_clauses`), which costs the square of the tree's size:
+    # `ActionCountValidator.verify_action_counts` (at most one SET, REMOVE,
+    # ADD and DELETE clause) and `OverlappingPathsValidator.
+    # check_for_overlapping_paths` (no path twice). Under any node there are
+    # fewer clauses and actions than under the root, so when the root passes,
+    # every node does: the root is checked alone. When it does not, the whole
+    # walk runs as before, and raises the same first error.
+    from moto.dynamodb.parsing.ast_nodes import UpdateExpression
+
+    def root_first(cls, check):
+        walk = cls.traverse
+
+        def traverse(self, node):
+            if isinstance(node, UpdateExpression):
+                try:
+                    getattr(self, check)(node)
+                    return node
+                except Exception:
+                    pass
+            return walk(self, node)
+
+        cls.traverse = traverse
+
+    root_first(validators.ActionCountValidator, "verify_action_counts")
+    root_first(validators.OverlappingPathsValidator, "check_for_overlapping_paths")
