@@ -16,6 +16,7 @@ calls to moto with and without them and requires equal answers.
   the validator's copy made from a pickle, and its ten tree walks without
   per-node map building, slow isinstance checks, or quadratic checks (most
   of an UpdateItem's cost before).
+- `parse_conditions_once_per_request`: a condition parsed once, not twice.
 - `sort_by_cast_values_once` and `project_named_attributes_alone`: a Query
   on an index (the sweep's `by-due`) sorts and projects without rebuilding
   each value per comparison or the whole item per projected name.
@@ -61,9 +62,50 @@ def install(verify=None):
     plain_json_item_operations(verify)
     list_handler_methods_once()
     parse_update_expressions_once()
+    parse_conditions_once_per_request()
     sort_by_cast_values_once()
     project_named_attributes_alone()
     return True
+
+
+def parse_conditions_once_per_request(limit=256):
+    """A conditional PutItem or UpdateItem has its ConditionExpression parsed
+    twice, by the handler (`DynamoHandler.put_item`/`update_item`, moto/
+    dynamodb/responses.py, for the names it uses) and by the backend
+    (`Table.put_item`, `DynamoDBBackend.update_item`) to evaluate it, each
+    through `ConditionExpressionParser.parse` (moto/dynamodb/comparisons.py).
+    The second is answered from the first: parses are kept by their exact
+    expression, names and values (at most `limit`), with the names and
+    values the parse found. The tree a parse returns is only evaluated
+    (no `expr` method of comparisons.py changes its node), so sharing it is
+    safe; a failed parse, or values json cannot key (bytes), is not kept."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    parse = ConditionExpressionParser.parse
+    kept = {}
+
+    def parse_once(self):
+        try:
+            key = (self.condition_expression,
+                   json.dumps(self.expression_attribute_names, sort_keys=True),
+                   json.dumps(self.expression_attribute_values, sort_keys=True))
+        except (TypeError, ValueError):
+            return parse(self)
+        hit = kept.get(key)
+        if hit is None:
+            # Parsed from copies of the names and values, so that the kept
+            # tree shares no list or map with a request that may change it.
+            alone = ConditionExpressionParser(key[0], json.loads(key[1]), json.loads(key[2]))
+            tree = parse(alone)
+            if len(kept) >= limit:
+                kept.clear()
+            hit = kept[key] = (tree, tuple(alone.expr_attr_names_found), tuple(alone.expr_attr_values_found))
+        tree, names, values = hit
+        self.expr_attr_names_found.extend(names)
+        self.expr_attr_values_found.extend(values)
+        return tree
+
+    ConditionExpressionParser.parse = parse_once
 
 
 def plain_json_item_operations(verify):
