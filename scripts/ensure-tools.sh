@@ -5,7 +5,14 @@
 set -euo pipefail
 
 need_pip=()
-command -v moto_server >/dev/null 2>&1 || need_pip+=("moto[server]>=5.1")
+# moto exactly as measured and patched: scripts/moto-iam.py and
+# scripts/moto_fast.py replace functions of this version (5.2.6 already
+# answers differently), and docs/benchmarks.md's figures are for it.
+moto_version=5.2.1
+if ! command -v moto_server >/dev/null 2>&1 ||
+   ! python3 -c "import moto, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null; then
+  need_pip+=("moto[server]==$moto_version")
+fi
 command -v cfn-lint >/dev/null 2>&1 || need_pip+=("cfn-lint")
 command -v cargo-lambda >/dev/null 2>&1 || need_pip+=("cargo-lambda")
 command -v sam >/dev/null 2>&1 || need_pip+=("aws-sam-cli")

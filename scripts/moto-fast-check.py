@@ -221,6 +221,15 @@ def stream_records(endpoint):
 
 
 def main():
+    import moto
+
+    sys.path.insert(0, HERE)
+    import moto_fast
+
+    if moto.__version__ != moto_fast.MOTO_VERSION:
+        # The fast server would run unpatched, and the check would compare moto with itself.
+        sys.exit(f"moto fast paths: moto {moto.__version__} is installed, the patches are for "
+                 f"{moto_fast.MOTO_VERSION} (scripts/ensure-tools.sh installs it)")
     servers = [start(False), start(True)]
     passed = failed = 0
     try:

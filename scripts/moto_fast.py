@@ -31,6 +31,7 @@ import datetime
 import json
 import os
 import re
+import sys
 
 # Item operations: plain JSON both ways (see above).
 FAST_ACTIONS = frozenset({
@@ -69,9 +70,21 @@ def plain_answer(handler, action_result, body, shaped_serialized, verify):
     return 200, headers, body
 
 
+# The version whose functions these patches replace (scripts/ensure-tools.sh
+# installs it); on any other the server runs unpatched, and says so.
+MOTO_VERSION = "5.2.1"
+
+
 def install(verify=None):
-    """Applies every patch; returns False when MOTO_FAST=0 turns them off."""
+    """Applies every patch; returns False when MOTO_FAST=0 turns them off or
+    moto is not MOTO_VERSION."""
     if os.environ.get("MOTO_FAST", "1") == "0":
+        return False
+    import moto
+
+    if moto.__version__ != MOTO_VERSION:
+        print(f"moto_fast: moto {moto.__version__} is not {MOTO_VERSION}, the version these patches "
+              "were written for: the server runs without them", file=sys.stderr)
         return False
     if verify is None:
         verify = os.environ.get("MOTO_FAST_VERIFY") == "1"
