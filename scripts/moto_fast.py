@@ -33,7 +33,7 @@ import os
 import re
 import sys
 
-# Item operations: plain JSON both ways (see above).
+# Item operations: plain JSON both ways (`plain_json_item_operations`).
 FAST_ACTIONS = frozenset({
     "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan",
     "BatchGetItem", "BatchWriteItem", "TransactWriteItems", "TransactGetItems",
