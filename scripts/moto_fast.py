@@ -98,46 +98,6 @@ def install(verify=None):
     return True
 
 
-def parse_conditions_once_per_request(limit=256):
-    """A conditional PutItem or UpdateItem has its ConditionExpression parsed
-    twice, by the handler (`DynamoHandler.put_item`/`update_item`, moto/
-    dynamodb/responses.py, for the names it uses) and by the backend
-    (`Table.put_item`, `DynamoDBBackend.update_item`) to evaluate it, each
-    through `ConditionExpressionParser.parse` (moto/dynamodb/comparisons.py).
-    The second is answered from the first: parses are kept by their exact
-    expression, names and values (at most `limit`), with the names and
-    values the parse found. The tree a parse returns is only evaluated
-    (no `expr` method of comparisons.py changes its node), so sharing it is
-    safe; a failed parse, or values json cannot key (bytes), is not kept."""
-    from moto.dynamodb.comparisons import ConditionExpressionParser
-
-    parse = ConditionExpressionParser.parse
-    kept = {}
-
-    def parse_once(self):
-        try:
-            key = (self.condition_expression,
-                   json.dumps(self.expression_attribute_names, sort_keys=True),
-                   json.dumps(self.expression_attribute_values, sort_keys=True))
-        except (TypeError, ValueError):
-            return parse(self)
-        hit = kept.get(key)
-        if hit is None:
-            # Parsed from copies of the names and values, so that the kept
-            # tree shares no list or map with a request that may change it.
-            alone = ConditionExpressionParser(key[0], json.loads(key[1]), json.loads(key[2]))
-            tree = parse(alone)
-            if len(kept) >= limit:
-                kept.clear()
-            hit = kept[key] = (tree, tuple(alone.expr_attr_names_found), tuple(alone.expr_attr_values_found))
-        tree, names, values = hit
-        self.expr_attr_names_found.extend(names)
-        self.expr_attr_values_found.extend(values)
-        return tree
-
-    ConditionExpressionParser.parse = parse_once
-
-
 def plain_json_item_operations(verify):
     """Item operations' requests and answers as plain JSON.
 
@@ -510,3 +470,43 @@ def parse_update_expressions_once(limit=1024):
 
     root_first(validators.ActionCountValidator, "verify_action_counts")
     root_first(validators.OverlappingPathsValidator, "check_for_overlapping_paths")
+
+
+def parse_conditions_once_per_request(limit=256):
+    """A conditional PutItem or UpdateItem has its ConditionExpression parsed
+    twice, by the handler (`DynamoHandler.put_item`/`update_item`, moto/
+    dynamodb/responses.py, for the names it uses) and by the backend
+    (`Table.put_item`, `DynamoDBBackend.update_item`) to evaluate it, each
+    through `ConditionExpressionParser.parse` (moto/dynamodb/comparisons.py).
+    The second is answered from the first: parses are kept by their exact
+    expression, names and values (at most `limit`), with the names and
+    values the parse found. The tree a parse returns is only evaluated
+    (no `expr` method of comparisons.py changes its node), so sharing it is
+    safe; a failed parse, or values json cannot key (bytes), is not kept."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    parse = ConditionExpressionParser.parse
+    kept = {}
+
+    def parse_once(self):
+        try:
+            key = (self.condition_expression,
+                   json.dumps(self.expression_attribute_names, sort_keys=True),
+                   json.dumps(self.expression_attribute_values, sort_keys=True))
+        except (TypeError, ValueError):
+            return parse(self)
+        hit = kept.get(key)
+        if hit is None:
+            # Parsed from copies of the names and values, so that the kept
+            # tree shares no list or map with a request that may change it.
+            alone = ConditionExpressionParser(key[0], json.loads(key[1]), json.loads(key[2]))
+            tree = parse(alone)
+            if len(kept) >= limit:
+                kept.clear()
+            hit = kept[key] = (tree, tuple(alone.expr_attr_names_found), tuple(alone.expr_attr_values_found))
+        tree, names, values = hit
+        self.expr_attr_names_found.extend(names)
+        self.expr_attr_values_found.extend(values)
+        return tree
+
+    ConditionExpressionParser.parse = parse_once
