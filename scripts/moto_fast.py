@@ -249,8 +249,6 @@ def project_named_attributes_alone():
     conversions per item. A path that is one plain name (no nesting, no
     `[n]`) is converted alone here, and merged exactly as moto merges it
     (`merge_dicts`, whose quirks stay); any other projection is moto's."""
-    import re
-
     from botocore.utils import merge_dicts
     from moto.dynamodb.models import dynamo_type
 
@@ -386,8 +384,9 @@ def parse_update_expressions_once(limit=1024):
     traverser = ast_nodes.DepthFirstTraverser
 
     # Each walk asked its processor for a new `_processing_map()` dict once
-    # per node, twice (`nodes_to_be_processed` and `process`); one walk's map
-    # does not change, so it is built once per walk.
+    # per node, twice (`nodes_to_be_processed` and `process`, which only
+    # moto's `traverse_node_recursively` called, replaced below); one walk's
+    # map does not change, so it is built once per walk.
     def processing_map(self):
         cached = self.__dict__.get("_fast_processing_map")
         if cached is None:
@@ -400,8 +399,8 @@ def parse_update_expressions_once(limit=1024):
     first_key = {}
 
     def processor_for(self, kind):
-        """The processor `process` picks for a node of class `kind` (the first
-        key, in the map's order, that it is an instance of), or None."""
+        """The processor moto's `process` picks for a node of class `kind` (the
+        first key, in the map's order, that it is an instance of), or None."""
         walk_kind = (type(self), kind)
         try:
             key = first_key[walk_kind]
@@ -409,11 +408,6 @@ def parse_update_expressions_once(limit=1024):
             key = first_key[walk_kind] = next(
                 (k for k in processing_map(self) if issubclass(kind, k)), None)
         return None if key is None else processing_map(self)[key]
-
-    def process(self, node):
-        processor = processor_for(self, type(node))
-        if processor is not None:
-            return processor(node)
 
     # `traverse_node_recursively` as in ast_nodes.py, with its isinstance
     # checks (against ABCs, slow) answered once per node class: whether a
@@ -440,7 +434,6 @@ def parse_update_expressions_once(limit=1024):
                     parent_node.children[child_id] = node
         return node
 
-    traverser.process = process
     traverser.traverse_node_recursively = traverse_node_recursively
 
     # Two of the walks check every node whose class is an `UpdateExpression`
